@@ -1,0 +1,26 @@
+// swift-tools-version:6.0
+// EdgeQ: a quantized edge inference runtime. No package dependencies: toolchain only.
+import PackageDescription
+
+let package = Package(
+    name: "EdgeQ",
+    products: [
+        .executable(name: "edgeq", targets: ["edgeq"]),
+        .library(name: "EdgeQ", targets: ["EdgeQ"]),
+    ],
+    targets: [
+        // OS services the device binary needs (files, clock, output); plain C, no libc++.
+        .target(name: "CEdgeQPlatform", path: "Sources/CEdgeQPlatform"),
+        // The runtime: model file, plan, kernels, image decoding. Must also build as Embedded Swift.
+        .target(name: "EdgeQ", path: "Sources/EdgeQ"),
+        // Commands shared by the host and the device executables (run, eval, bench, inspect).
+        .target(name: "EdgeQCLI", dependencies: ["EdgeQ", "CEdgeQPlatform"], path: "Sources/EdgeQCLI"),
+        // Host side: ONNX import, graph rewrites, model writing.
+        .target(name: "EdgeQQuantizer", dependencies: ["EdgeQ"], path: "Quantizer"),
+        .executableTarget(
+            name: "edgeq", dependencies: ["EdgeQ", "EdgeQCLI", "EdgeQQuantizer"], path: "Sources/edgeq"),
+        .testTarget(
+            name: "EdgeQTests", dependencies: ["EdgeQ", "EdgeQCLI", "EdgeQQuantizer"], path: "Tests/EdgeQTests", exclude: ["Fixtures"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,269 @@
+import EdgeQ
+
+/// The imported graph before packing: EdgeQ operators on activations that still have their ONNX (NCHW)
+/// shapes, with weights still as ONNX-ordered floats, so that the rewrites (activation patterns, BatchNorm
+/// folding, fusion into the producer) can edit them. `emit` then lays activations out as NHWC, packs the
+/// weights and drops dead nodes.
+struct ImportGraph {
+    struct Tensor {
+        var name: String
+        /// ONNX shape with batch 1.
+        var dims: [Int]
+    }
+
+    /// A constant operand b of add or mul, already in EdgeQ form: one value per channel with shape
+    /// [1, ..., 1, C], or the whole tensor in channels-last order.
+    struct Operand {
+        var shape: [Int]
+        var values: [Float]
+
+        /// The one value of an operand that is the same everywhere.
+        var uniformValue: Float? {
+            guard let first = values.first, values.allSatisfy({ $0 == first }) else { return nil }
+            return first
+        }
+    }
+
+    enum Op {
+        /// weights OIHW, bias [Cout].
+        case conv(Conv2DParams, weights: [Float], bias: [Float])
+        /// weights [M][K], bias [M].
+        case fullyConnected(Activation, weights: [Float], bias: [Float])
+        /// b is the second input, or `constant`.
+        case add(Activation, constant: Operand?)
+        case mul(constant: Operand?)
+        /// x * scale[c] + shift[c]: a BatchNormalization that could not be folded into a convolution.
+        case scaleShift(scale: [Float], shift: [Float])
+        case concat
+        case slice(start: Int, end: Int)
+        case globalAveragePool
+        case activation(Activation)
+        case reshape
+    }
+
+    struct Node {
+        var name: String
+        var op: Op
+        var inputs: [Int]
+        var output: Int
+        var isRemoved = false
+    }
+
+    var tensors: [Tensor] = []
+    /// In execution order: the importer appends them in ONNX's topological order and rewrites keep it.
+    var nodes: [Node] = []
+    var inputs: [Int] = []
+    var outputs: [Int] = []
+
+    mutating func addTensor(name: String, dims: [Int]) -> Int {
+        tensors.append(Tensor(name: name, dims: dims))
+        return tensors.count - 1
+    }
+
+    /// Appends a node and its new output tensor; returns the tensor.
+    mutating func addNode(name: String, op: Op, inputs: [Int], outputName: String, dims: [Int]) -> Int {
+        let output = addTensor(name: outputName, dims: dims)
+        nodes.append(Node(name: name, op: op, inputs: inputs, output: output))
+        return output
+    }
+}
+
+/// EdgeQ's layout of an activation of ONNX shape `dims`: NCHW → NHWC for rank 4, others unchanged (their
+/// last axis is the channel axis). The same permutation applies to strides.
+func channelsLast(_ dims: [Int]) -> [Int] {
+    dims.count == 4 ? [dims[0], dims[2], dims[3], dims[1]] : dims
+}
+
+/// The ONNX axis that becomes EdgeQ's channel (last) axis.
+func channelAxis(rank: Int) -> Int {
+    rank == 4 ? 1 : rank - 1
+}
+
+// MARK: Rewrites
+
+extension ImportGraph {
+    /// Pattern rewrites, then merges into producers. A tensor is merged away only when its one consumer is
+    /// the node that absorbs it (graph outputs count as a consumer, so they are never merged away).
+    mutating func fuse() {
+        var uses = [Int](repeating: 0, count: tensors.count)
+        for node in nodes { for input in node.inputs { uses[input] += 1 } }
+        for output in outputs { uses[output] += 1 }
+        var producer = [Int?](repeating: nil, count: tensors.count)
+        for (index, node) in nodes.enumerated() { producer[node.output] = index }
+
+        /// The node producing `tensor` when the caller is its only consumer.
+        func soleProducer(_ tensor: Int) -> Int? { uses[tensor] == 1 ? producer[tensor] : nil }
+
+        // Activation patterns first: fusion into producers would otherwise split them up.
+        for index in nodes.indices {
+            guard case .mul(let constant) = nodes[index].op else { continue }
+            if let constant {
+                matchHardSigmoid(at: index, scale: constant, soleProducer)
+            } else if let (x, gate) = matchHardSwish(at: index, soleProducer) {
+                uses[x] -= 1  // x fed both the hard-sigmoid and the mul; now only the hard-swish
+                nodes[gate].isRemoved = true
+            }
+        }
+
+        for index in nodes.indices where !nodes[index].isRemoved {
+            guard let source = soleProducer(nodes[index].inputs[0]), mergeIntoProducer(index, source) else { continue }
+            nodes[source].output = nodes[index].output
+            producer[nodes[index].output] = source
+            nodes[index].isRemoved = true
+        }
+    }
+
+    /// `clip(x + s, 0, m) * r` with m·r = 1 (torch's `relu6(x + 3) / 6`) → hardSigmoid(a: r, b: s·r) at `index`.
+    private mutating func matchHardSigmoid(at index: Int, scale: Operand, _ soleProducer: (Int) -> Int?) {
+        guard let r = scale.uniformValue,
+            let clipNode = soleProducer(nodes[index].inputs[0]),
+            case .activation(let clip) = nodes[clipNode].op, clip.kind == .clip, clip.a == 0,
+            abs(clip.b * r - 1) <= 1e-6,
+            let addNode = soleProducer(nodes[clipNode].inputs[0]),
+            case .add(let addActivation, let offset?) = nodes[addNode].op, addActivation == .none,
+            let s = offset.uniformValue
+        else { return }
+        nodes[index].op = .activation(Activation(.hardSigmoid, r, s * r))
+        nodes[index].inputs = nodes[addNode].inputs
+        nodes[clipNode].isRemoved = true
+        nodes[addNode].isRemoved = true
+    }
+
+    /// `x * hardSigmoid(x)` → hardSwish at `index`; returns x and the hard-sigmoid node it replaced.
+    private mutating func matchHardSwish(at index: Int, _ soleProducer: (Int) -> Int?) -> (Int, Int)? {
+        let operands = nodes[index].inputs
+        for (x, gate) in [(operands[0], operands[1]), (operands[1], operands[0])] {
+            guard let gateNode = soleProducer(gate), nodes[gateNode].inputs == [x],
+                case .activation(let sigmoid) = nodes[gateNode].op, sigmoid.kind == .hardSigmoid
+            else { continue }
+            nodes[index].op = .activation(Activation(.hardSwish, sigmoid.a, sigmoid.b))
+            nodes[index].inputs = [x]
+            return (x, gateNode)
+        }
+        return nil
+    }
+
+    /// Folds node `index` (a scale-shift or an activation) into `source`, the only producer it reads; false
+    /// if the pair does not merge.
+    private mutating func mergeIntoProducer(_ index: Int, _ source: Int) -> Bool {
+        switch (nodes[index].op, nodes[source].op) {
+        case (.scaleShift(let scale, let shift), .conv(let params, var weights, var bias))
+        where params.activation == .none:
+            let perChannel = weights.count / bias.count
+            for channel in bias.indices {
+                for k in (channel * perChannel)..<((channel + 1) * perChannel) { weights[k] *= scale[channel] }
+                bias[channel] = bias[channel] * scale[channel] + shift[channel]
+            }
+            nodes[source].op = .conv(params, weights: weights, bias: bias)
+        case (.activation(let activation), .conv(var params, let weights, let bias)) where params.activation == .none:
+            params.activation = activation
+            nodes[source].op = .conv(params, weights: weights, bias: bias)
+        case (.activation(let activation), .fullyConnected(.none, let weights, let bias)):
+            nodes[source].op = .fullyConnected(activation, weights: weights, bias: bias)
+        case (.activation(let activation), .add(.none, let constant)):
+            nodes[source].op = .add(activation, constant: constant)
+        default:
+            return false
+        }
+        return true
+    }
+}
+
+// MARK: Emission
+
+extension ImportGraph {
+    /// The EdgeQ graph: live nodes only, NHWC activations, packed weights.
+    func emit(producer: String) -> ImportedModel {
+        var needed = [Bool](repeating: false, count: tensors.count)
+        for output in outputs { needed[output] = true }
+        var isLive = [Bool](repeating: false, count: nodes.count)
+        for index in nodes.indices.reversed() where !nodes[index].isRemoved && needed[nodes[index].output] {
+            isLive[index] = true
+            for input in nodes[index].inputs { needed[input] = true }
+        }
+
+        var builder = GraphBuilder(producer: producer)
+        var edgeQTensor = [Int](repeating: -1, count: tensors.count)
+        for input in inputs {
+            edgeQTensor[input] = builder.addInput(name: tensors[input].name, shape: channelsLast(tensors[input].dims))
+        }
+        for (node, live) in zip(nodes, isLive) where live {
+            let output = tensors[node.output]
+            var operands = node.inputs.map { edgeQTensor[$0] }
+            func constant(_ suffix: String, _ shape: [Int], _ layout: WeightLayout, _ values: [Float]) -> Int {
+                builder.addConstant(name: node.name + "." + suffix, shape: shape, layout: layout, values: values)
+            }
+            func emit(_ op: Operator, _ inputs: [Int]) {
+                let y = builder.addActivation(name: output.name, shape: channelsLast(output.dims))
+                builder.addNode(name: node.name, op: op, inputs: inputs, outputs: [y])
+                edgeQTensor[node.output] = y
+            }
+            switch node.op {
+            case .conv(let params, let weights, let bias):
+                let (shape, layout, values, biasLayout, biasValues) = Self.packConv(params, weights, bias)
+                operands.append(constant("weight", shape, layout, values))
+                operands.append(constant("bias", [bias.count], biasLayout, biasValues))
+                emit(.conv2d(params), operands)
+            case .fullyConnected(let activation, let weights, let bias):
+                let k = weights.count / bias.count
+                operands.append(
+                    constant(
+                        "weight", [bias.count, k], .gemmPacked16,
+                        packGEMM16(ohwi: weights, outputChannels: bias.count, reductionSize: k)))
+                operands.append(constant("bias", [bias.count], .biasPadded16, packBias16(bias)))
+                emit(.fullyConnected(activation), operands)
+            case .add(let activation, let b):
+                if let b { operands.append(constant("b", b.shape, .plain, b.values)) }
+                emit(.add(activation), operands)
+            case .mul(let b):
+                if let b { operands.append(constant("b", b.shape, .plain, b.values)) }
+                emit(.mul, operands)
+            case .scaleShift(let scale, let shift):
+                // EdgeQ has no per-channel affine operator: a mul then an add, each with a [.., C] operand.
+                let shape = [Int](repeating: 1, count: output.dims.count - 1) + [scale.count]
+                let scaleConstant = constant("scale", shape, .plain, scale)
+                let shiftConstant = constant("shift", shape, .plain, shift)
+                let scaled = builder.addActivation(name: output.name + ":scaled", shape: channelsLast(output.dims))
+                builder.addNode(
+                    name: node.name + ":scale", op: .mul, inputs: operands + [scaleConstant], outputs: [scaled])
+                emit(.add(.none), [scaled, shiftConstant])
+            case .concat: emit(.concat, operands)
+            case .slice(let start, let end): emit(.slice(start: start, end: end), operands)
+            case .globalAveragePool: emit(.globalAveragePool, operands)
+            case .activation(let activation): emit(.activation(activation), operands)
+            case .reshape: emit(.reshape(shape: channelsLast(output.dims)), operands)
+            }
+        }
+        for output in outputs { builder.addOutput(edgeQTensor[output]) }
+        return builder.model
+    }
+
+    /// A convolution's weight and bias in the layout its kind of kernel reads (see WeightPacking.swift):
+    /// logical shape, layout and stored values of the weight, then the bias's layout and values.
+    private static func packConv(_ params: Conv2DParams, _ weights: [Float], _ bias: [Float])
+        -> ([Int], WeightLayout, [Float], WeightLayout, [Float])
+    {
+        let outputChannels = bias.count
+        let kh = params.kernelHeight
+        let kw = params.kernelWidth
+        let inputsPerGroup = weights.count / (outputChannels * kh * kw)
+        let inputChannels = inputsPerGroup * params.groups
+        if params.groups > 1 && params.groups == inputChannels && params.groups == outputChannels {
+            // OIHW with I = 1 is already OHWI.
+            let hwc = packDepthwiseHWC(ohwi: weights, channels: outputChannels, kernelHeight: kh, kernelWidth: kw)
+            return ([outputChannels, kh, kw], .depthwiseHWC, hwc, .plain, bias)
+        }
+        let ohwi = stridedGather(
+            weights, dims: [outputChannels, kh, kw, inputsPerGroup],
+            strides: [inputsPerGroup * kh * kw, kw, 1, kh * kw])
+        if params.groups == 1 {
+            let k = kh * kw * inputChannels
+            return (
+                [outputChannels, k], .gemmPacked16,
+                packGEMM16(ohwi: ohwi, outputChannels: outputChannels, reductionSize: k),
+                .biasPadded16, packBias16(bias)
+            )
+        }
+        return ([outputChannels, kh, kw, inputsPerGroup], .plain, ohwi, .plain, bias)
+    }
+}

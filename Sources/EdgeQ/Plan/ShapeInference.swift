@@ -1,0 +1,176 @@
+/// Shape inference and structural validation of a loaded graph: every node's arity, operand dtypes and
+/// shapes, weight shapes and layouts, and the order of definitions are checked here, once, before anything
+/// runs, so kernels can trust their arguments.
+
+public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
+    var shapes = graph.tensors.map { $0.shape }
+    var defined = graph.tensors.map { $0.isConstant }
+    for input in graph.inputs {
+        let t = graph.tensors[input]
+        guard !t.isConstant, t.dtype == .float32, t.shape.count == 4 || t.shape.count == 2, t.shape[0] == 1 else {
+            throw EdgeQError(.invalidModel, "graph input '" + t.name + "' must be a float32 NHWC tensor with batch 1")
+        }
+        defined[input] = true
+    }
+    for node in graph.nodes {
+        func fail(_ message: String) -> EdgeQError {
+            EdgeQError(.invalidModel, "node '" + node.name + "' (" + node.op.name + "): " + message)
+        }
+        func operand(_ i: Int) -> TensorInfo { graph.tensors[node.inputs[i]] }
+        func shape(_ i: Int) -> [Int] { shapes[node.inputs[i]] }
+        func expectConstant(_ i: Int, layout: WeightLayout, shape expected: [Int], what: String) throws(EdgeQError) {
+            let t = operand(i)
+            guard t.isConstant, t.dtype == .float32, t.layout == layout, t.shape == expected else {
+                throw fail(
+                    what + " '" + t.name + "' must be a float32 " + layout.name + " constant of shape "
+                        + describe(expected) + ", found " + t.dtype.name + " " + t.layout.name + " "
+                        + describe(t.shape))
+            }
+        }
+        let arity: ClosedRange<Int>
+        switch node.op {
+        case .conv2d, .fullyConnected: arity = 3...3
+        case .add, .mul: arity = 2...2
+        case .concat: arity = 1...1024
+        default: arity = 1...1
+        }
+        guard arity.contains(node.inputs.count), node.outputs.count == 1 else {
+            throw fail("has " + String(node.inputs.count) + " inputs and " + String(node.outputs.count) + " outputs")
+        }
+        let output = node.outputs[0]
+        guard !defined[output] else {
+            throw fail("output '" + graph.tensors[output].name + "' is already defined")
+        }
+        for (position, i) in node.inputs.enumerated() {
+            guard defined[i] else {
+                throw fail("input '" + graph.tensors[i].name + "' is used before it is computed")
+            }
+            let isWeight = position > 0 && (node.op.isWeighted)
+            guard isWeight || graph.tensors[i].dtype == .float32 else {
+                throw fail("input '" + graph.tensors[i].name + "' must be float32")
+            }
+            guard isWeight || node.op.acceptsConstantOperand(at: position) || !graph.tensors[i].isConstant else {
+                throw fail("input '" + graph.tensors[i].name + "' must not be a constant")
+            }
+        }
+        let x = shape(0)
+        var result: [Int]
+        switch node.op {
+        case .conv2d(let p):
+            guard x.count == 4 else { throw fail("input must be NHWC, has shape " + describe(x)) }
+            let cin = x[3]
+            let weights = operand(1).shape
+            guard cin % p.groups == 0, weights.count >= 1 else {
+                throw fail(String(cin) + " input channels do not divide into " + String(p.groups) + " groups")
+            }
+            let cout: Int
+            if p.groups == 1 {
+                cout = weights[0]
+                try expectConstant(1, layout: .gemmPacked16, shape: [cout, p.kernelHeight * p.kernelWidth * cin],
+                    what: "weights")
+                try expectConstant(2, layout: .biasPadded16, shape: [cout], what: "bias")
+            } else if p.groups == cin && weights.count == 3 {
+                cout = cin
+                try expectConstant(1, layout: .depthwiseHWC, shape: [cin, p.kernelHeight, p.kernelWidth], what: "weights")
+                try expectConstant(2, layout: .plain, shape: [cout], what: "bias")
+            } else {
+                cout = weights[0]
+                guard cout % p.groups == 0 else { throw fail("output channels not divisible by groups") }
+                try expectConstant(1, layout: .plain, shape: [cout, p.kernelHeight, p.kernelWidth, cin / p.groups],
+                    what: "weights")
+                try expectConstant(2, layout: .plain, shape: [cout], what: "bias")
+            }
+            let g = ConvGeometry(p, input: x, outputChannels: cout)
+            guard g.outputHeight >= 1, g.outputWidth >= 1 else {
+                throw fail("kernel does not fit the " + describe(x) + " input")
+            }
+            result = [1, g.outputHeight, g.outputWidth, cout]
+        case .fullyConnected:
+            guard (x.count == 2 || (x.count == 4 && x[1] == 1 && x[2] == 1)) else {
+                throw fail("input must be [1,K] or [1,1,1,K], has shape " + describe(x))
+            }
+            let k = x[x.count - 1]
+            let m = operand(1).shape.first ?? 0
+            try expectConstant(1, layout: .gemmPacked16, shape: [m, k], what: "weights")
+            try expectConstant(2, layout: .biasPadded16, shape: [m], what: "bias")
+            result = [1, m]
+        case .add, .mul:
+            let b = shape(1)
+            let broadcast = b.count == x.count && b.count >= 2 && b.last == x.last
+                && b.dropLast().allSatisfy { $0 == 1 }
+            guard b == x || broadcast else {
+                throw fail("operand shapes " + describe(x) + " and " + describe(b) + " do not match")
+            }
+            result = x
+        case .concat:
+            result = x
+            result[result.count - 1] = 0
+            for i in 0..<node.inputs.count {
+                let s = shape(i)
+                guard s.count == x.count, s.dropLast() == x.dropLast() else {
+                    throw fail("concat operands " + describe(x) + " and " + describe(s) + " differ outside channels")
+                }
+                result[result.count - 1] += s[s.count - 1]
+            }
+        case .slice(let start, let end):
+            guard let c = x.last, end <= c else {
+                throw fail("slice [" + String(start) + ", " + String(end) + ") exceeds " + describe(x))
+            }
+            result = x
+            result[result.count - 1] = end - start
+        case .globalAveragePool:
+            guard x.count == 4 else { throw fail("input must be NHWC, has shape " + describe(x)) }
+            result = [1, 1, 1, x[3]]
+        case .activation:
+            result = x
+        case .reshape(let newShape):
+            guard newShape.reduce(1, *) == x.reduce(1, *), newShape.count == 2 || newShape.count == 4,
+                newShape[0] == 1
+            else {
+                throw fail("cannot reshape " + describe(x) + " to " + describe(newShape))
+            }
+            result = newShape
+        }
+        guard !graph.tensors[output].isConstant else { throw fail("output is a constant") }
+        shapes[output] = result
+        defined[output] = true
+    }
+    for output in graph.outputs where !defined[output] {
+        throw EdgeQError(.invalidModel, "graph output '" + graph.tensors[output].name + "' is never computed")
+    }
+    return shapes
+}
+
+extension Operator {
+    /// Operators whose inputs after the first are weights (constants in a kernel layout).
+    var isWeighted: Bool {
+        switch self {
+        case .conv2d, .fullyConnected: return true
+        default: return false
+        }
+    }
+
+    /// Add and Mul take a constant second operand (a folded batch norm, a scale).
+    func acceptsConstantOperand(at position: Int) -> Bool {
+        switch self {
+        case .add, .mul: return position == 1
+        default: return false
+        }
+    }
+}
+
+extension ConvGeometry {
+    public init(_ p: Conv2DParams, input: [Int], outputChannels: Int) {
+        self.init(
+            inputHeight: input[1], inputWidth: input[2], inputChannels: input[3], outputChannels: outputChannels,
+            kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, strideHeight: p.strideHeight,
+            strideWidth: p.strideWidth, dilationHeight: p.dilationHeight, dilationWidth: p.dilationWidth,
+            padTop: p.padTop, padLeft: p.padLeft, padBottom: p.padBottom, padRight: p.padRight, groups: p.groups)
+    }
+}
+
+public func describe(_ shape: [Int]) -> String {
+    var s = "["
+    for (i, d) in shape.enumerated() { s += (i == 0 ? "" : ",") + String(d) }
+    return s + "]"
+}

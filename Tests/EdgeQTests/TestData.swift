@@ -1,0 +1,81 @@
+import Foundation
+import XCTest
+
+/// Locations of the real models and images (`../shared` beside the checkout) and of the built executable.
+enum TestData {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `../shared`, or an XCTSkip naming what is missing, so a fresh clone without the data still passes.
+    static func shared(_ relative: String = "") throws -> URL {
+        let url = packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
+            .appendingPathComponent(relative)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw XCTSkip("../shared/\(relative) not found: real-data test skipped")
+        }
+        return url
+    }
+
+    static func fixture(_ relative: String) -> URL {
+        packageRoot.appendingPathComponent("Tests/EdgeQTests/Fixtures").appendingPathComponent(relative)
+    }
+
+    static func floats(_ url: URL) throws -> [Float] {
+        let data = try Data(contentsOf: url)
+        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    /// The `edgeq` executable built beside the test bundle.
+    static func executable() throws -> URL {
+        let bundle = Bundle(for: Marker.self).bundleURL
+        var directory = bundle.deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = directory.appendingPathComponent("edgeq")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        throw XCTSkip("edgeq executable not found beside \(bundle.path): build the package first")
+    }
+
+    /// Runs `edgeq` with `arguments`; returns exit status, stdout and stderr.
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = try executable()
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self),
+                String(decoding: errData, as: UTF8.self))
+    }
+
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("edgeq-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    private final class Marker {}
+}
+
+/// SplitMix64: a seeded generator so random tests repeat exactly.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func floats(_ count: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {
+        (0..<count).map { _ in Float.random(in: range, using: &self) }
+    }
+}
