@@ -52,7 +52,7 @@ final class EQMFileTests: XCTestCase {
     }
 
     func testNotAModelFile() {
-        XCTAssertThrowsError(try Model(bytes: Array("hello, this is not a model, just some text....................".utf8))) {
+        XCTAssertThrowsError(try Model(bytes: Array(String(repeating: "this is a text file, not a model. ", count: 8).utf8))) {
             XCTAssertTrue(($0 as! EdgeQError).message.contains("not an EdgeQ model file"))
         }
     }

@@ -28,13 +28,13 @@ enum TestData {
     /// The `edgeq` executable built beside the test bundle.
     static func executable() throws -> URL {
         let bundle = Bundle(for: Marker.self).bundleURL
-        var directory = bundle.deletingLastPathComponent()
+        var directory = bundle
         for _ in 0..<3 {
             let candidate = directory.appendingPathComponent("edgeq")
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             directory = directory.deletingLastPathComponent()
         }
-        throw XCTSkip("edgeq executable not found beside \(bundle.path): build the package first")
+        throw TestFailure("edgeq executable not found beside \(bundle.path): run Tests/run, which builds it first")
     }
 
     /// Runs `edgeq` with `arguments`; returns exit status, stdout and stderr.
@@ -61,6 +61,11 @@ enum TestData {
     }
 
     private final class Marker {}
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// SplitMix64: a seeded generator so random tests repeat exactly.
