@@ -4,7 +4,7 @@ import XCTest
 @testable import EdgeQQuantizer
 
 /// The importer on the generated fixtures (Fixtures/make_onnx_fixtures.py): structure, numerics against
-/// onnxruntime (through `ONNXGraphEvaluator`), and errors.
+/// onnxruntime (through `ReferenceGraphEvaluator`), and errors.
 final class ONNXImportTests: XCTestCase {
     private func load(_ name: String) throws -> ImportedModel {
         try importONNX(ONNXTestFiles.fixture(name + ".onnx"))
@@ -45,8 +45,10 @@ final class ONNXImportTests: XCTestCase {
             let expected = try ONNXTestFiles.floats(ONNXTestFiles.fixtures.appendingPathComponent(name + ".output.f32"))
             let onnxInput = input.count == 4 ? [1, input[3], input[1], input[2]] : input
             let onnxOutput = output.count == 4 ? [1, output[3], output[1], output[2]] : output
-            let y = ONNXGraphEvaluator(model: model).run(nhwc(x, onnxShape: onnxInput))
+            let y = ReferenceGraphEvaluator(model: model).run(nhwc(x, onnxShape: onnxInput))
             assertClose(y, nhwc(expected, onnxShape: onnxOutput), absolute: 1e-4, relative: 1e-4, name)
+            let runtime = try runWithRuntime(model, nhwc(x, onnxShape: onnxInput))
+            assertClose(runtime, nhwc(expected, onnxShape: onnxOutput), absolute: 1e-4, relative: 1e-4, name + " (runtime)")
         }
     }
 

@@ -6,7 +6,7 @@ import XCTest
 /// The two real models of ../shared/models. Expected counts derive from the facts in its README.md.
 final class ONNXRealModelTests: XCTestCase {
     private func importModel(_ name: String) throws -> (ImportedModel, URL) {
-        let shared = try ONNXTestFiles.shared()
+        let shared = try TestData.shared()
         let model = try importONNX(ONNXTestFiles.bytes(shared.appendingPathComponent("models/\(name).onnx")))
         return (model, shared)
     }
@@ -89,7 +89,7 @@ final class ONNXRealModelTests: XCTestCase {
             let image = "n01491361_tiger_shark"
             let input = try ONNXTestFiles.floats(reference.appendingPathComponent("inputs/\(image).input.f32"))
             let expected = try ONNXTestFiles.floats(reference.appendingPathComponent("\(name)/\(image).logits.f32"))
-            let logits = ONNXGraphEvaluator(model: model).run(nhwc(input, onnxShape: [1, 3, 224, 224]))
+            let logits = ReferenceGraphEvaluator(model: model).run(nhwc(input, onnxShape: [1, 3, 224, 224]))
             assertClose(logits, expected, absolute: 1e-3, relative: 1e-4, name)
             XCTAssertEqual(
                 logits.indices.max { logits[$0] < logits[$1] }, expected.indices.max { expected[$0] < expected[$1] })

@@ -22,17 +22,6 @@ enum ONNXTestFiles {
             .sorted()
     }
 
-    /// `../shared` next to the package root, or a skip when this checkout has no shared data.
-    static func shared() throws -> URL {
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let shared = packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
-        guard FileManager.default.fileExists(atPath: shared.appendingPathComponent("models").path) else {
-            throw XCTSkip("../shared not found: real-data test skipped")
-        }
-        return shared
-    }
-
     static func bytes(_ url: URL) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: url))
     }
@@ -46,6 +35,16 @@ enum ONNXTestFiles {
                     | UInt32(data[offset + 3]) << 24)
         }
     }
+}
+
+/// Runs `model` through the runtime as a user does: serialized to .eqm bytes, loaded, planned, invoked.
+func runWithRuntime(_ model: ImportedModel, _ inputNHWC: [Float]) throws -> [Float] {
+    let interpreter = try Interpreter(model: try Model(bytes: serializeEQM(model.graph, weights: model.weights)))
+    let input = interpreter.input()
+    XCTAssertEqual(input.count, inputNHWC.count)
+    for i in inputNHWC.indices { input[i] = inputNHWC[i] }
+    interpreter.invoke()
+    return interpreter.output()
 }
 
 /// NCHW [1, C, H, W] → NHWC; other ranks are laid out the same in both.
@@ -87,9 +86,10 @@ extension ModelGraph {
 }
 
 /// Runs an EdgeQ float graph with plain loops written from the operator definitions in Graph.swift and
-/// FORMAT.md: a check of the importer's output against onnxruntime that does not depend on the runtime's
-/// kernels.
-struct ONNXGraphEvaluator {
+/// FORMAT.md, every tensor in its own array: a check of the importer against onnxruntime that does not depend
+/// on the runtime's kernels, and of the runtime's plan (arena reuse, in-place concat, views) against plain
+/// evaluation.
+struct ReferenceGraphEvaluator {
     let model: ImportedModel
 
     private var tensors: [TensorInfo] { model.graph.tensors }
