@@ -87,7 +87,7 @@ enum TinyModels {
     /// input [1,9,9,3] → conv 3x3/2 (8, relu6) → dw 3x3 (8) and conv 1x1 (5) → concat (13) → slice [2,10)
     /// → add (broadcast constant) → gap → reshape [1,8] → fc (3).
     static func convNet(seed: UInt64 = 1) -> (ModelGraph, [UInt8]) {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var b = GraphBuilder(producer: "EdgeQ tests")
         func node(_ b: inout GraphBuilder, _ name: String, _ op: Operator, inputs: [Int]) -> Int {
             let output = b.addActivation(name: name + ".out", shape: [])

@@ -8,7 +8,7 @@ final class PlannerTests: XCTestCase {
     func assertRuntimeMatchesPlainEvaluation(_ model: ImportedModel, seed: UInt64, file: StaticString = #filePath,
                                             line: UInt = #line) throws {
         let inputShape = model.graph.tensors[model.graph.inputs[0]].shape
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let x = rng.floats(inputShape.reduce(1, *))
         // The plain evaluator reads activation shapes from the graph; hand-built graphs leave them to inference.
         var withShapes = model
@@ -38,7 +38,7 @@ final class PlannerTests: XCTestCase {
     /// A graph input cannot be computed into a concat, and a reshape of a strided slice needs contiguous data:
     /// both take the copy path.
     func testCopiesWhereViewsCannotServe() throws {
-        var rng = SeededGenerator(seed: 3)
+        var rng = SplitMix64(seed: 3)
         var b = GraphBuilder(producer: "tests")
         func node(_ name: String, _ op: Operator, _ inputs: [Int]) -> Int {
             let output = b.addActivation(name: name, shape: [])

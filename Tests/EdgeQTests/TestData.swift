@@ -68,10 +68,12 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// SplitMix64: a seeded generator so random tests repeat exactly.
-struct SeededGenerator: RandomNumberGenerator {
+/// SplitMix64 (Steele, Lea, Flood 2014): a tiny seeded generator, so failures reproduce.
+struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
+
     init(seed: UInt64) { state = seed }
+
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
@@ -80,7 +82,15 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 
-    mutating func floats(_ count: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {
-        (0..<count).map { _ in Float.random(in: range, using: &self) }
+    mutating func int(_ range: ClosedRange<Int>) -> Int {
+        range.lowerBound + Int(next() % UInt64(range.count))
     }
+
+    mutating func float(in range: ClosedRange<Float>) -> Float {
+        range.lowerBound + Float(next() >> 40) / Float(1 << 24) * (range.upperBound - range.lowerBound)
+    }
+
+    mutating func floats(_ count: Int) -> [Float] { (0..<count).map { _ in float(in: -1...1) } }
+
+    mutating func element<T>(of array: [T]) -> T { array[int(0...array.count - 1)] }
 }
