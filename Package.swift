@@ -15,12 +15,14 @@ let package = Package(
         .target(name: "EdgeQ", path: "Sources/EdgeQ"),
         // Commands shared by the host and the device executables (run, eval, bench, inspect).
         .target(name: "EdgeQCLI", dependencies: ["EdgeQ", "CEdgeQPlatform"], path: "Sources/EdgeQCLI"),
+        // Host side: activation statistics, range selection and the editable range table (no dependencies).
+        .target(name: "EdgeQCalibration", path: "Calibration", exclude: ["README.md"]),
         // Host side: ONNX import, graph rewrites, model writing.
-        .target(name: "EdgeQQuantizer", dependencies: ["EdgeQ"], path: "Quantizer"),
+        .target(name: "EdgeQQuantizer", dependencies: ["EdgeQ", "EdgeQCalibration"], path: "Quantizer"),
         .executableTarget(
             name: "edgeq", dependencies: ["EdgeQ", "EdgeQCLI", "EdgeQQuantizer"], path: "Sources/edgeq"),
         .testTarget(
-            name: "EdgeQTests", dependencies: ["EdgeQ", "EdgeQCLI", "EdgeQQuantizer"], path: "Tests/EdgeQTests", exclude: ["Fixtures"]),
+            name: "EdgeQTests", dependencies: ["EdgeQ", "EdgeQCLI", "EdgeQQuantizer", "EdgeQCalibration"], path: "Tests/EdgeQTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )
