@@ -6,6 +6,7 @@ let package = Package(
     name: "EdgeQ",
     products: [
         .executable(name: "edgeq", targets: ["edgeq"]),
+        .executable(name: "edgeq-device", targets: ["edgeq-device"]),
         .library(name: "EdgeQ", targets: ["EdgeQ"]),
     ],
     targets: [
@@ -21,6 +22,12 @@ let package = Package(
         .target(name: "EdgeQQuantizer", dependencies: ["EdgeQ", "EdgeQCalibration"], path: "Quantizer"),
         .executableTarget(
             name: "edgeq", dependencies: ["EdgeQ", "EdgeQCLI", "EdgeQQuantizer"], path: "Sources/edgeq"),
+        // The Raspberry Pi executable (run, eval, bench, inspect): a C main that checks the CPU, then the Swift
+        // entry. Targets/build PROFILE cross-builds it as a static Embedded Swift binary; it also builds here.
+        .target(name: "EdgeQDevice", dependencies: ["EdgeQ", "EdgeQCLI"], path: "Sources/EdgeQDevice"),
+        .executableTarget(
+            name: "edgeq-device", dependencies: ["EdgeQDevice"], path: "Sources/edgeq-device",
+            linkerSettings: [.linkedLibrary("m")]),
         .testTarget(
             name: "EdgeQTests", dependencies: ["EdgeQ", "EdgeQCLI", "EdgeQQuantizer", "EdgeQCalibration"], path: "Tests/EdgeQTests", exclude: ["Fixtures"]),
     ],

@@ -172,8 +172,10 @@ extension ImportGraph {
 // MARK: Emission
 
 extension ImportGraph {
-    /// The EdgeQ graph: live nodes only, NHWC activations, packed weights.
-    func emit(producer: String) -> ImportedModel {
+    /// The EdgeQ graph: live nodes only, NHWC activations, packed weights. With a quantization plan, the nodes
+    /// it marks run in int8 (weights quantized and packed for the int8 kernels) and quantize / dequantize
+    /// nodes join int8 and float32 tensors.
+    func emit(producer: String, quantization plan: QuantizationPlan? = nil) -> ImportedModel {
         var needed = [Bool](repeating: false, count: tensors.count)
         for output in outputs { needed[output] = true }
         var isLive = [Bool](repeating: false, count: nodes.count)
@@ -183,34 +185,73 @@ extension ImportGraph {
         }
 
         var builder = GraphBuilder(producer: producer)
-        var edgeQTensor = [Int](repeating: -1, count: tensors.count)
+        // Each import-graph tensor as an EdgeQ tensor in float32 and, once needed, in int8.
+        var asFloat = [Int](repeating: -1, count: tensors.count)
+        var asInt8 = [Int](repeating: -1, count: tensors.count)
         for input in inputs {
-            edgeQTensor[input] = builder.addInput(name: tensors[input].name, shape: channelsLast(tensors[input].dims))
+            asFloat[input] = builder.addInput(name: tensors[input].name, shape: channelsLast(tensors[input].dims))
         }
-        for (node, live) in zip(nodes, isLive) where live {
+        /// Tensor `t` in the representation a consumer needs, converting on first request.
+        func value(_ t: Int, int8: Bool) -> Int {
+            if int8 && asInt8[t] < 0 {
+                let quant = plan!.quantization[t]!
+                asInt8[t] = builder.addActivation(
+                    name: tensors[t].name + ":int8", shape: channelsLast(tensors[t].dims), dtype: .int8, quant: quant)
+                builder.addNode(name: tensors[t].name + ":quantize", op: .quantize, inputs: [asFloat[t]],
+                                outputs: [asInt8[t]])
+            } else if !int8 && asFloat[t] < 0 {
+                asFloat[t] = builder.addActivation(name: tensors[t].name + ":float", shape: channelsLast(tensors[t].dims))
+                builder.addNode(name: tensors[t].name + ":dequantize", op: .dequantize, inputs: [asInt8[t]],
+                                outputs: [asFloat[t]])
+            }
+            return int8 ? asInt8[t] : asFloat[t]
+        }
+        for (index, node) in nodes.enumerated() where isLive[index] {
             let output = tensors[node.output]
-            var operands = node.inputs.map { edgeQTensor[$0] }
+            let int8 = plan?.isInt8[index] ?? false
+            // The squeeze-excite gate of an int8 channel multiply stays float32.
+            var operands = node.inputs.enumerated().map { position, t in
+                value(t, int8: int8 && !(position == 1 && node.op.isChannelMultiply))
+            }
             func constant(_ suffix: String, _ shape: [Int], _ layout: WeightLayout, _ values: [Float]) -> Int {
                 builder.addConstant(name: node.name + "." + suffix, shape: shape, layout: layout, values: values)
             }
             func emit(_ op: Operator, _ inputs: [Int]) {
-                let y = builder.addActivation(name: output.name, shape: channelsLast(output.dims))
-                builder.addNode(name: node.name, op: op, inputs: inputs, outputs: [y])
-                edgeQTensor[node.output] = y
+                let shape = channelsLast(output.dims)
+                if int8 {
+                    asInt8[node.output] = builder.addActivation(
+                        name: output.name, shape: shape, dtype: .int8, quant: plan!.quantization[node.output]!)
+                } else {
+                    asFloat[node.output] = builder.addActivation(name: output.name, shape: shape)
+                }
+                builder.addNode(name: node.name, op: op, inputs: inputs,
+                                outputs: [int8 ? asInt8[node.output] : asFloat[node.output]])
             }
             switch node.op {
             case .conv(let params, let weights, let bias):
-                let (shape, layout, values, biasLayout, biasValues) = Self.packConv(params, weights, bias)
-                operands.append(constant("weight", shape, layout, values))
-                operands.append(constant("bias", [bias.count], biasLayout, biasValues))
+                if int8 {
+                    operands += Self.addInt8Weights(
+                        &builder, node.name, params: params, weights: weights, bias: bias,
+                        input: plan!.quantization[node.inputs[0]]!, perTensor: plan!.options.perTensorWeights)
+                } else {
+                    let (shape, layout, values, biasLayout, biasValues) = Self.packConv(params, weights, bias)
+                    operands.append(constant("weight", shape, layout, values))
+                    operands.append(constant("bias", [bias.count], biasLayout, biasValues))
+                }
                 emit(.conv2d(params), operands)
             case .fullyConnected(let activation, let weights, let bias):
                 let k = weights.count / bias.count
-                operands.append(
-                    constant(
-                        "weight", [bias.count, k], .gemmPacked16,
-                        packGEMM16(ohwi: weights, outputChannels: bias.count, reductionSize: k)))
-                operands.append(constant("bias", [bias.count], .biasPadded16, packBias16(bias)))
+                if int8 {
+                    operands += Self.addInt8Weights(
+                        &builder, node.name, params: Conv2DParams(kernelHeight: 1, kernelWidth: 1), weights: weights,
+                        bias: bias, input: plan!.quantization[node.inputs[0]]!, perTensor: plan!.options.perTensorWeights)
+                } else {
+                    operands.append(
+                        constant(
+                            "weight", [bias.count, k], .gemmPacked16,
+                            packGEMM16(ohwi: weights, outputChannels: bias.count, reductionSize: k)))
+                    operands.append(constant("bias", [bias.count], .biasPadded16, packBias16(bias)))
+                }
                 emit(.fullyConnected(activation), operands)
             case .add(let activation, let b):
                 if let b { operands.append(constant("b", b.shape, .plain, b.values)) }
@@ -234,8 +275,26 @@ extension ImportGraph {
             case .reshape: emit(.reshape(shape: channelsLast(output.dims)), operands)
             }
         }
-        for output in outputs { builder.addOutput(edgeQTensor[output]) }
+        for output in outputs { builder.addOutput(value(output, int8: false)) }
         return builder.model
+    }
+
+    /// A convolution's weights as OHWI [Cout][KH][KW][Cin/groups] (ONNX's OIHW transposed), and whether it is
+    /// depthwise (groups == Cin == Cout).
+    private static func ohwiWeights(_ params: Conv2DParams, _ weights: [Float], outputChannels: Int)
+        -> (ohwi: [Float], depthwise: Bool)
+    {
+        let kh = params.kernelHeight
+        let kw = params.kernelWidth
+        let inputsPerGroup = weights.count / (outputChannels * kh * kw)
+        let inputChannels = inputsPerGroup * params.groups
+        if params.groups > 1 && params.groups == inputChannels && params.groups == outputChannels {
+            return (weights, true)  // OIHW with I = 1 is already OHWI.
+        }
+        let ohwi = stridedGather(
+            weights, dims: [outputChannels, kh, kw, inputsPerGroup],
+            strides: [inputsPerGroup * kh * kw, kw, 1, kh * kw])
+        return (ohwi, false)
     }
 
     /// A convolution's weight and bias in the layout its kind of kernel reads (see WeightPacking.swift):
@@ -244,26 +303,67 @@ extension ImportGraph {
         -> ([Int], WeightLayout, [Float], WeightLayout, [Float])
     {
         let outputChannels = bias.count
-        let kh = params.kernelHeight
-        let kw = params.kernelWidth
-        let inputsPerGroup = weights.count / (outputChannels * kh * kw)
-        let inputChannels = inputsPerGroup * params.groups
-        if params.groups > 1 && params.groups == inputChannels && params.groups == outputChannels {
-            // OIHW with I = 1 is already OHWI.
-            let hwc = packDepthwiseHWC(ohwi: weights, channels: outputChannels, kernelHeight: kh, kernelWidth: kw)
+        let (kh, kw) = (params.kernelHeight, params.kernelWidth)
+        let (ohwi, depthwise) = ohwiWeights(params, weights, outputChannels: outputChannels)
+        if depthwise {
+            let hwc = packDepthwiseHWC(ohwi: ohwi, channels: outputChannels, kernelHeight: kh, kernelWidth: kw)
             return ([outputChannels, kh, kw], .depthwiseHWC, hwc, .plain, bias)
         }
-        let ohwi = stridedGather(
-            weights, dims: [outputChannels, kh, kw, inputsPerGroup],
-            strides: [inputsPerGroup * kh * kw, kw, 1, kh * kw])
+        let k = ohwi.count / outputChannels
         if params.groups == 1 {
-            let k = kh * kw * inputChannels
             return (
                 [outputChannels, k], .gemmPacked16,
                 packGEMM16(ohwi: ohwi, outputChannels: outputChannels, reductionSize: k),
                 .biasPadded16, packBias16(bias)
             )
         }
-        return ([outputChannels, kh, kw, inputsPerGroup], .plain, ohwi, .plain, bias)
+        return ([outputChannels, kh, kw, k / (kh * kw)], .plain, ohwi, .plain, bias)
+    }
+
+    /// The int8 weight and folded int32 bias of a convolution (groups 1 or depthwise) or fully connected layer
+    /// reading an input quantized as `input` (QUANTIZATION.md); returns the two constants' tensors.
+    static func addInt8Weights(
+        _ builder: inout GraphBuilder, _ name: String, params: Conv2DParams, weights: [Float], bias: [Float],
+        input: QuantParams, perTensor: Bool
+    ) -> [Int] {
+        let outputChannels = bias.count
+        let (kh, kw) = (params.kernelHeight, params.kernelWidth)
+        let (ohwi, depthwise) = ohwiWeights(params, weights, outputChannels: outputChannels)
+        let k = ohwi.count / outputChannels
+        let (q, scales) = quantizeWeights(ohwi, rows: outputChannels, perTensor: perTensor)
+        var folded = foldI8Bias(
+            bias: quantizeBias(bias, inputScale: input.scales[0], weightScales: scales), ohwi: q,
+            outputChannels: outputChannels, reductionSize: k, inputZeroPoint: input.zeroPoints[0])
+        let quant = QuantParams(
+            scales: scales, zeroPoints: [Int32](repeating: 0, count: outputChannels), axis: 0)
+        let packed: [Int8]
+        let shape: [Int]
+        let layout: WeightLayout
+        let biasLayout: WeightLayout
+        if depthwise {
+            packed = packDepthwiseHWCI8(ohwi: q, channels: outputChannels, kernelHeight: kh, kernelWidth: kw)
+            (shape, layout, biasLayout) = ([outputChannels, kh, kw], .depthwiseHWC, .plain)
+        } else {
+            packed = packGEMMI8C4(ohwi: q, outputChannels: outputChannels, reductionSize: k)
+            (shape, layout, biasLayout) = ([outputChannels, k], .gemmI8C4, .biasPadded16)
+            folded += [Int32](repeating: 0, count: (16 - outputChannels % 16) % 16)
+        }
+        let weight = packed.withUnsafeBytes {
+            builder.addConstant(name: name + ".weight", dtype: .int8, shape: shape, layout: layout, quant: quant,
+                                bytes: $0)
+        }
+        let foldedBias = folded.withUnsafeBytes {
+            builder.addConstant(name: name + ".bias", dtype: .int32, shape: [outputChannels], layout: biasLayout,
+                                bytes: $0)
+        }
+        return [weight, foldedBias]
+    }
+}
+
+extension ImportGraph.Op {
+    /// A multiply of two activations: in the models EdgeQ imports, x times a per-channel squeeze-excite gate.
+    var isChannelMultiply: Bool {
+        if case .mul(nil) = self { return true }
+        return false
     }
 }

@@ -7,14 +7,19 @@ import EdgeQ
 /// computations fold to constants. Unsupported operators and variants are `.unsupported` errors naming the
 /// node; malformed or inconsistent files are `.invalidModel` errors.
 public func importONNX(_ bytes: [UInt8]) throws(EdgeQError) -> ImportedModel {
+    let (graph, producer) = try importONNXGraph(bytes)
+    return graph.emit(producer: producer)
+}
+
+/// The fused import graph, before packing, and the producer line for the model file.
+func importONNXGraph(_ bytes: [UInt8]) throws(EdgeQError) -> (ImportGraph, producer: String) {
     let model = try ONNXModel(decoding: bytes)
     guard let graph = model.graph else { throw EdgeQError(.invalidModel, "the ONNX model has no graph") }
     var importer = ONNXImporter(opset: try defaultDomainOpset(model))
     try importer.importGraph(graph)
     importer.graph.fuse()
     let producer = model.producerName + (model.producerVersion.isEmpty ? "" : " " + model.producerVersion)
-    return importer.graph.emit(
-        producer: "EdgeQ ONNX import (IR \(model.irVersion), opset \(importer.opset), from \(producer))")
+    return (importer.graph, "EdgeQ ONNX import (IR \(model.irVersion), opset \(importer.opset), from \(producer))")
 }
 
 let supportedOpsets = 11...21

@@ -70,7 +70,7 @@ public func runtimeCommands(loader: @escaping ModelLoader) -> [Command] {
         Command(
             name: "run", summary: "classify one image or tensor and print the top classes",
             help: """
-                Usage: edgeq run MODEL INPUT [--top K] [--labels synsets.txt] [--logits OUT.f32]
+                Usage: edgeq run MODEL INPUT [--top K] [--labels synsets.txt] [--logits OUT.f32] [--threads N]
 
                 INPUT is a JPEG or binary PPM image, or a raw little-endian float32 tensor file (*.f32) in the
                 model's NCHW input shape (e.g. [1,3,224,224]). Images of another size than the model input are
@@ -80,12 +80,13 @@ public func runtimeCommands(loader: @escaping ModelLoader) -> [Command] {
                   --top K          how many classes to print (default 5)
                   --labels FILE    class names, one per line ('synset<TAB>name' or just 'name')
                   --logits FILE    also write the raw float32 output there (little-endian, written atomically)
+                  --threads N      run the layers on N threads (default 1); the output is bit-identical for every N
                 """,
             run: { a throws(EdgeQError) in try runCommand(a, loader) }),
         Command(
             name: "eval", summary: "top-1/top-5 accuracy of one or more models on a labelled image folder",
             help: """
-                Usage: edgeq eval MODEL... --images DIR [--limit N] [--json] [--predictions OUT.tsv]
+                Usage: edgeq eval MODEL... --images DIR [--limit N] [--json] [--predictions OUT.tsv] [--threads N]
 
                 DIR holds JPEG/PPM images and labels.tsv (tab-separated, header row, columns 'file' and
                 'class_index'). Every image is decoded once and run through each model; progress goes to stderr.
@@ -94,18 +95,20 @@ public func runtimeCommands(loader: @escaping ModelLoader) -> [Command] {
                   --json               print one JSON object on stdout:
                                        {"images": N, "models": [{"path": ..., "top1": 85.0, "top5": 97.25}, ...]}
                   --predictions FILE   write each image's label and every model's top-1 and top-5 as TSV
+                  --threads N          run the layers on N threads (default 1); results do not depend on N
                 """,
             run: { a throws(EdgeQError) in try evalCommand(a, loader) }),
         Command(
             name: "bench", summary: "latency per inference (median and min) and memory",
             help: """
-                Usage: edgeq bench MODEL [--runs N] [--warmup N] [--json] [--layers]
+                Usage: edgeq bench MODEL [--runs N] [--warmup N] [--threads N] [--json] [--layers]
 
-                Times whole inferences on a fixed pseudo-random input, single thread. Reports the median and
-                minimum latency, the activation arena and the peak resident memory of the process.
+                Times whole inferences on a fixed pseudo-random input. Reports the median and minimum latency,
+                the activation arena and the peak resident memory of the process.
 
                   --runs N     timed inferences (default 20)
                   --warmup N   untimed inferences first (default 3)
+                  --threads N  run the layers on N threads (default 1)
                   --json       print {"median_ms": ..., "min_ms": ..., "runs": N, "arena_bytes": ..., ...}
                   --layers     also print the median time of every layer with its kernel and MACs
                 """,
@@ -123,6 +126,13 @@ public func runtimeCommands(loader: @escaping ModelLoader) -> [Command] {
 }
 
 // MARK: - Shared pieces
+
+/// The `--threads N` option of run, eval and bench (default 1): the pool that runs the layers, none for one
+/// thread.
+func threadPool(_ args: Arguments) throws(EdgeQError) -> ThreadPool? {
+    let threads = try args.int("--threads", default: 1, range: 1...ThreadPool.maximumThreads)
+    return threads > 1 ? try ThreadPool(threads: threads) : nil
+}
 
 func singleModel(_ args: Arguments, _ usage: String) throws(EdgeQError) -> String {
     guard let path = args.positionals.first else { throw EdgeQError(.invalidArgument, "missing MODEL. " + usage) }
@@ -172,14 +182,16 @@ func loadLabels(_ path: String) throws(EdgeQError) -> [String] {
 // MARK: - run
 
 func runCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQError) {
-    let args = try Arguments(arguments, options: ["--top", "--labels", "--logits"], switches: [])
+    let args = try Arguments(arguments, options: ["--top", "--labels", "--logits", "--threads"], switches: [])
     guard args.positionals.count == 2 else {
-        throw EdgeQError(.invalidArgument, "usage: edgeq run MODEL INPUT [--top K] [--labels FILE] [--logits OUT.f32]")
+        throw EdgeQError(
+            .invalidArgument, "usage: edgeq run MODEL INPUT [--top K] [--labels FILE] [--logits OUT.f32] [--threads N]")
     }
     let top = try args.int("--top", default: 5, range: 1...100_000)
     var labels: [String]? = nil
     if let path = args.value("--labels") { labels = try loadLabels(path) }
-    let interpreter = try Interpreter(model: try loader(args.positionals[0]))
+    let pool = try threadPool(args)
+    let interpreter = try Interpreter(model: try loader(args.positionals[0]), executor: pool)
     try loadInput(args.positionals[1], into: interpreter)
     interpreter.invoke()
     let logits = interpreter.output()
@@ -225,12 +237,17 @@ func readLabelTable(_ directory: String) throws(EdgeQError) -> [LabelledImage] {
 }
 
 /// Prints "eval: 120/400" on stderr: redrawn in place on a terminal, every tenth otherwise.
-struct Progress {
+public struct Progress {
     let label: String
     let total: Int
     let terminal = Platform.stderrIsTerminal
 
-    func update(_ done: Int) {
+    public init(label: String, total: Int) {
+        self.label = label
+        self.total = total
+    }
+
+    public func update(_ done: Int) {
         if terminal {
             Platform.write("\r" + label + ": " + String(done) + "/" + String(total) + (done == total ? "\n" : ""),
                 toError: true)
@@ -241,17 +258,24 @@ struct Progress {
 }
 
 func evalCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQError) {
-    let args = try Arguments(arguments, options: ["--images", "--limit", "--predictions"], switches: ["--json"])
+    let args = try Arguments(
+        arguments, options: ["--images", "--limit", "--predictions", "--threads"], switches: ["--json"])
     guard !args.positionals.isEmpty, let directory = args.value("--images") else {
         throw EdgeQError(.invalidArgument, "usage: edgeq eval MODEL... --images DIR [--limit N] [--json]")
     }
     var table = try readLabelTable(directory)
     table = Array(table.prefix(try args.int("--limit", default: table.count, range: 1...Int(Int32.max))))
+    let pool = try threadPool(args)  // the models run one after the other: one pool serves them all
     var interpreters: [Interpreter] = []
-    for path in args.positionals { interpreters.append(try Interpreter(model: try loader(path))) }
+    for path in args.positionals { interpreters.append(try Interpreter(model: try loader(path), executor: pool)) }
 
-    var top1 = [Int](repeating: 0, count: interpreters.count)
-    var top5 = [Int](repeating: 0, count: interpreters.count)
+    let count = interpreters.count
+    var top1 = [Int](repeating: 0, count: count)
+    var top5 = [Int](repeating: 0, count: count)
+    // Models after the first are compared with it: top-1 agreement and the SQNR of their logits.
+    var agreement = [Int](repeating: 0, count: count)
+    var signal = [Double](repeating: 0, count: count)
+    var noise = [Double](repeating: 0, count: count)
     var predictions = "file\tlabel"
     for i in interpreters.indices { predictions += "\ttop1_" + String(i) + "\ttop5_" + String(i) }
     predictions += "\n"
@@ -259,12 +283,25 @@ func evalCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQError
     for (n, item) in table.enumerated() {
         let path = directory + "/" + item.file
         predictions += item.file + "\t" + String(item.label)
+        var reference: [Float] = []
+        var referenceTop1 = -1
         for (m, interpreter) in interpreters.enumerated() {
             try loadInput(path, into: interpreter)
             interpreter.invoke()
-            let best = topK(interpreter.output(), 5)
+            let logits = interpreter.output()
+            let best = topK(logits, 5)
             if best.first == item.label { top1[m] += 1 }
             if best.contains(item.label) { top5[m] += 1 }
+            if m == 0 {
+                reference = logits
+                referenceTop1 = best[0]
+            } else if logits.count == reference.count {
+                if best[0] == referenceTop1 { agreement[m] += 1 }
+                for (value, expected) in zip(logits, reference) {
+                    signal[m] += Double(expected) * Double(expected)
+                    noise[m] += (Double(value) - Double(expected)) * (Double(value) - Double(expected))
+                }
+            }
             predictions += "\t" + String(best[0]) + "\t"
             for (k, c) in best.enumerated() { predictions += (k == 0 ? "" : ",") + String(c) }
         }
@@ -275,19 +312,31 @@ func evalCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQError
         try Platform.writeFileAtomically(out, Array(predictions.utf8))
     }
     func percent(_ count: Int) -> Double { Double(count) * 100 / Double(table.count) }
+    func sqnr(_ m: Int) -> Double { decibels(signal[m] / noise[m]) }
     if args.has("--json") {
         var json = "{\"images\": " + String(table.count) + ", \"models\": ["
         for (m, path) in args.positionals.enumerated() {
             json += (m == 0 ? "" : ", ") + "{\"path\": " + jsonString(path) + ", \"top1\": " + String(percent(top1[m]))
-                + ", \"top5\": " + String(percent(top5[m])) + "}"
+                + ", \"top5\": " + String(percent(top5[m]))
+            if m > 0 {
+                json += ", \"top1_drop\": " + String(percent(top1[0]) - percent(top1[m])) + ", \"top1_agreement\": "
+                    + String(percent(agreement[m])) + ", \"logit_sqnr_db\": " + jsonNumber(sqnr(m))
+            }
+            json += "}"
         }
         Platform.print(json + "]}")
     } else {
         Platform.print("images: " + String(table.count) + " (" + directory + ")")
-        Platform.print(padRight("model", 48) + padLeft("top-1", 9) + padLeft("top-5", 9))
+        Platform.print(padRight("model", 48) + padLeft("top-1", 9) + padLeft("top-5", 9)
+            + (count > 1 ? padLeft("drop", 8) + padLeft("agree", 9) + padLeft("SQNR dB", 9) : ""))
         for (m, path) in args.positionals.enumerated() {
-            Platform.print(padRight(path, 48) + padLeft(fixed(percent(top1[m]), 2) + "%", 9)
-                + padLeft(fixed(percent(top5[m]), 2) + "%", 9))
+            var line = padRight(path, 48) + padLeft(fixed(percent(top1[m]), 2) + "%", 9)
+                + padLeft(fixed(percent(top5[m]), 2) + "%", 9)
+            if m > 0 {
+                line += padLeft(fixed(percent(top1[0]) - percent(top1[m]), 2), 8)
+                    + padLeft(fixed(percent(agreement[m]), 2) + "%", 9) + padLeft(fixed(sqnr(m), 2), 9)
+            }
+            Platform.print(line)
         }
     }
 }
@@ -295,11 +344,15 @@ func evalCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQError
 // MARK: - bench
 
 func benchCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQError) {
-    let args = try Arguments(arguments, options: ["--runs", "--warmup"], switches: ["--json", "--layers"])
-    let path = try singleModel(args, "usage: edgeq bench MODEL [--runs N] [--warmup N] [--json] [--layers]")
+    let args = try Arguments(
+        arguments, options: ["--runs", "--warmup", "--threads"], switches: ["--json", "--layers"])
+    let path = try singleModel(
+        args, "usage: edgeq bench MODEL [--runs N] [--warmup N] [--threads N] [--json] [--layers]")
     let runs = try args.int("--runs", default: 20, range: 1...1_000_000)
     let warmup = try args.int("--warmup", default: 3, range: 0...1_000_000)
-    let interpreter = try Interpreter(model: try loader(path))
+    let pool = try threadPool(args)
+    let threads = pool?.workerCount ?? 1
+    let interpreter = try Interpreter(model: try loader(path), executor: pool)
     // A fixed pseudo-random input (xorshift) in roughly the range of normalised images.
     var state: UInt32 = 2_463_534_242
     let input = interpreter.input()
@@ -334,7 +387,7 @@ func benchCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQErro
         Platform.print(
             "{\"model\": " + jsonString(path) + ", \"median_ms\": " + fixed(medianMs, 4) + ", \"min_ms\": "
                 + fixed(minMs, 4) + ", \"runs\": " + String(runs) + ", \"warmup\": " + String(warmup)
-                + ", \"threads\": 1, \"arena_bytes\": " + String(interpreter.arenaBytes) + ", \"peak_rss_kib\": "
+                + ", \"threads\": " + String(threads) + ", \"arena_bytes\": " + String(interpreter.arenaBytes) + ", \"peak_rss_kib\": "
                 + String(peak) + "}")
         return
     }
@@ -351,7 +404,7 @@ func benchCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQErro
         }
     }
     Platform.print("model:      " + path)
-    Platform.print("threads:    1")
+    Platform.print("threads:    " + String(threads))
     Platform.print("runs:       " + String(runs) + " (after " + String(warmup) + " warm-up)")
     Platform.print("median:     " + fixed(medianMs, 3) + " ms")
     Platform.print("min:        " + fixed(minMs, 3) + " ms")
@@ -372,7 +425,8 @@ func inspectCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQEr
     let path = try singleModel(args, "usage: edgeq inspect MODEL")
     let interpreter = try Interpreter(model: try loader(path))
     let graph = interpreter.model.graph
-    let kernels = Dictionary(interpreter.steps.map { ($0.node, $0.kernel) }, uniquingKeysWith: { a, _ in a })
+    var kernels: [Int: String] = [:]  // a node's first kernel (a Concat may have several copy steps)
+    for step in interpreter.steps where kernels[step.node] == nil { kernels[step.node] = step.kernel }
     Platform.print("model: " + path + (graph.producer.isEmpty ? "" : "  (" + graph.producer + ")"))
     Platform.print(padLeft("#", 4) + "  " + padRight("layer", 36) + padRight("op", 18) + padRight("kernel", 30)
         + padRight("output", 18) + padRight("dtype", 6) + padLeft("MMACs", 9) + padLeft("params", 10))

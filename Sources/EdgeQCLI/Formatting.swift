@@ -70,3 +70,26 @@ public func topK(_ values: [Float], _ k: Int) -> [Int] {
     }
     return best
 }
+
+/// 10·log10(ratio) without Foundation: ln of the significand in [1, 2) by the series of
+/// 2·atanh((m − 1)/(m + 1)), which converges fast there (|z| ≤ 1/3).
+public func decibels(_ ratio: Double) -> Double {
+    guard ratio > 0 else { return ratio == 0 ? -.infinity : .nan }
+    guard ratio.isFinite else { return ratio }
+    let m = ratio.significand
+    let z = (m - 1) / (m + 1)
+    var term = z
+    var sum = 0.0
+    var k = 1.0
+    while abs(term) > 1e-18 {
+        sum += term / k
+        term *= z * z
+        k += 2
+    }
+    let ln2 = 0.6931471805599453
+    let ln = 2 * sum + Double(ratio.exponent) * ln2
+    return 10 * ln / 2.302585092994046
+}
+
+/// A JSON number; infinities (a model identical to the reference has infinite SQNR) become null.
+public func jsonNumber(_ value: Double) -> String { value.isFinite ? String(value) : "null" }

@@ -135,6 +135,8 @@ struct ReferenceGraphEvaluator {
                 y = x.map { activation.apply($0) }
             case .reshape:
                 y = x
+            case .quantize, .dequantize:
+                preconditionFailure("the plain evaluator runs float32 graphs")
             }
             values[node.outputs[0]] = y
         }
@@ -166,6 +168,8 @@ struct ReferenceGraphEvaluator {
             }
         case .plain, .biasPadded16:
             weights = stored
+        case .gemmI8C4:
+            preconditionFailure("the plain evaluator runs float32 graphs")
         }
         let bias = constant(biasTensor)
         var y = [Float](repeating: 0, count: outputHeight * outputWidth * outputChannels)

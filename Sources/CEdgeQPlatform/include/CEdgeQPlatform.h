@@ -31,4 +31,16 @@ int eq_stderr_is_terminal(void);
 // strtod on a whole string: 0 on success, -1 if it is not entirely a number.
 int eq_parse_double(const char *text, double *value);
 
+// Worker threads for data-parallel loops (thread_pool.c). eq_parallel_for splits the items 0..<count into one
+// contiguous range per worker, in order (worker 0, the calling thread, takes the first), calls
+// body(context, begin, end, worker) for each non-empty range, and returns when all calls have returned.
+// One eq_parallel_for at a time per pool.
+typedef struct eq_thread_pool eq_thread_pool;
+typedef void (*eq_range_body)(void *context, int64_t begin, int64_t end, int32_t worker);
+// A pool of `threads` workers in total (threads - 1 threads are started; the caller is worker 0); NULL on
+// failure.
+eq_thread_pool *eq_thread_pool_create(int32_t threads);
+void eq_thread_pool_destroy(eq_thread_pool *pool);
+void eq_parallel_for(eq_thread_pool *pool, int64_t count, eq_range_body body, void *context);
+
 #endif

@@ -25,7 +25,8 @@ public enum EQM {
     }
 
     enum Opcode: UInt16 {
-        case conv2d = 1, fullyConnected, add, mul, concat, slice, globalAveragePool, activation, reshape
+        case conv2d = 1, fullyConnected, add, mul, concat, slice, globalAveragePool, activation, reshape, quantize,
+            dequantize
     }
 
     /// CRC-32 of the file with the checksum field read as zero.
@@ -53,6 +54,9 @@ public func storedByteCount(dtype: DType, layout: WeightLayout, shape: [Int]) ->
     case .biasPadded16:
         guard shape.count == 1 else { return nil }
         return (shape[0] + 15) / 16 * 16 * dtype.byteSize
+    case .gemmI8C4:
+        guard shape.count == 2, dtype == .int8 else { return nil }
+        return (shape[0] + 15) / 16 * 16 * ((shape[1] + 3) / 4 * 4)
     }
 }
 
@@ -162,6 +166,8 @@ private func encode(_ op: Operator) -> (EQM.Opcode, [Int], [Float]) {
         let (ai, af) = act(a)
         return (.activation, ai, af)
     case .reshape(let shape): return (.reshape, shape, [])
+    case .quantize: return (.quantize, [], [])
+    case .dequantize: return (.dequantize, [], [])
     }
 }
 
@@ -184,14 +190,8 @@ public final class Model {
         try self.init(file: bytes.withUnsafeBytes { AlignedBuffer(copying: $0) })
     }
 
-    public func constantPointer<T>(_ tensor: Int, as type: T.Type) -> UnsafePointer<T> {
-        let range = graph.tensors[tensor].data!
-        return UnsafePointer((file.base + weightsOffset + range.offset).assumingMemoryBound(to: T.self))
-    }
-
-    public func constantValues(_ tensor: Int) -> UnsafeBufferPointer<Float> {
-        let range = graph.tensors[tensor].data!
-        return UnsafeBufferPointer(start: constantPointer(tensor, as: Float.self), count: range.length / 4)
+    public func constantPointer(_ tensor: Int) -> UnsafeRawPointer {
+        UnsafeRawPointer(file.base + weightsOffset + graph.tensors[tensor].data!.offset)
     }
 }
 
@@ -379,9 +379,15 @@ private func decode(_ opcode: EQM.Opcode, ints: [Int], floats: [Float], node: St
     case .fullyConnected: return .fullyConnected(try activation(0))
     case .add: return .add(try activation(0))
     case .activation: return .activation(try activation(0))
-    case .mul, .concat, .globalAveragePool:
+    case .mul, .concat, .globalAveragePool, .quantize, .dequantize:
         guard ints.isEmpty, floats.isEmpty else { throw bad() }
-        return opcode == .mul ? .mul : opcode == .concat ? .concat : .globalAveragePool
+        switch opcode {
+        case .mul: return .mul
+        case .concat: return .concat
+        case .quantize: return .quantize
+        case .dequantize: return .dequantize
+        default: return .globalAveragePool
+        }
     case .slice:
         guard ints.count == 2, floats.isEmpty, ints[0] >= 0, ints[1] > ints[0] else { throw bad() }
         return .slice(start: ints[0], end: ints[1])

@@ -30,6 +30,7 @@ public enum WeightLayout: UInt8 {
     case gemmPacked16 = 1    // logical [Cout][K], stored [ceil(Cout/16)][K][16], zero padded
     case depthwiseHWC = 2    // logical [C][KH][KW], stored [KH][KW][C]
     case biasPadded16 = 3    // logical [Cout], stored [ceil(Cout/16)*16], zero padded
+    case gemmI8C4 = 4        // int8 logical [Cout][K], stored [ceil(Cout/16)][ceil(K/4)][16][4], zero padded
 
     public var name: String {
         switch self {
@@ -37,6 +38,7 @@ public enum WeightLayout: UInt8 {
         case .gemmPacked16: return "gemm16"
         case .depthwiseHWC: return "dwHWC"
         case .biasPadded16: return "bias16"
+        case .gemmI8C4: return "i8c4"
         }
     }
 }
@@ -147,6 +149,10 @@ public enum Operator: Equatable {
     case activation(Activation)
     /// Same elements in the same order under another shape (e.g. [1,1,1,C] → [1,C]); never moves data.
     case reshape(shape: [Int])
+    /// float32 → int8 with the output tensor's scale and zero point.
+    case quantize
+    /// int8 → float32 with the input tensor's scale and zero point.
+    case dequantize
 
     public var name: String {
         switch self {
@@ -159,6 +165,8 @@ public enum Operator: Equatable {
         case .globalAveragePool: return "GlobalAveragePool"
         case .activation: return "Activation"
         case .reshape: return "Reshape"
+        case .quantize: return "Quantize"
+        case .dequantize: return "Dequantize"
         }
     }
 }

@@ -1,12 +1,24 @@
 /// Loads a model into an executable plan: shapes inferred and checked, a kernel chosen per node from the
-/// table, every pointer resolved, one arena allocated. `invoke()` then only calls kernels.
+/// table, every pointer resolved, one arena allocated. `invoke()` then only calls kernels, on several threads
+/// when an executor is installed.
 
 public struct PlannedStep {
     /// Index of the graph node this step computes.
     public let node: Int
     public let kernel: String
     public let macs: Int
-    let run: () -> Void
+    /// The step's computation as independent work items (KernelWork).
+    public let work: KernelWork
+}
+
+/// Runs work items on several threads. The runtime itself makes no OS calls: the executable installs one
+/// (EdgeQCLI's ThreadPool, pthreads in the C shim). Class-bound so that Embedded Swift can hold it.
+public protocol ParallelExecutor: AnyObject {
+    /// Workers, the calling thread included: `parallelFor` passes worker indices 0..<workerCount.
+    var workerCount: Int { get }
+    /// Calls `body(range, worker)` for ranges that partition 0..<count, concurrently on different workers, and
+    /// returns when every call has returned.
+    func parallelFor(_ count: Int, _ body: (Range<Int>, _ worker: Int) -> Void)
 }
 
 public final class Interpreter {
@@ -14,12 +26,17 @@ public final class Interpreter {
     public let shapes: [[Int]]
     public let memory: MemoryPlan
     public let steps: [PlannedStep]
-    /// Activations plus kernel scratch: everything inference writes.
+    /// Activations plus kernel scratch (one slice per worker): everything inference writes.
     public let arenaBytes: Int
+    /// Runs the work items of each step on several threads; nil runs everything on the calling thread.
+    public let executor: (any ParallelExecutor)?
     let arena: AlignedBuffer
 
-    public init(model: Model) throws(EdgeQError) {
+    /// Plans `model`; `executor` (if any) runs every later `invoke()`, with the scratch memory of its workers
+    /// allocated here.
+    public init(model: Model, executor: (any ParallelExecutor)? = nil) throws(EdgeQError) {
         self.model = model
+        self.executor = executor
         let graph = model.graph
         shapes = try inferShapes(graph)
         memory = planMemory(graph, shapes: shapes)
@@ -32,23 +49,28 @@ public final class Interpreter {
                 selected.append(nil)
                 continue
             }
-            guard let entry = selectKernel(node.op, geometry) else {
-                throw EdgeQError(.unsupported, "no kernel for node '" + node.name + "' (" + node.op.name + ")")
+            let dtype = graph.tensors[node.inputs[0]].dtype
+            guard let entry = selectKernel(node.op, geometry, dtype: dtype) else {
+                throw EdgeQError(
+                    .unsupported, "no " + dtype.name + " kernel for node '" + node.name + "' (" + node.op.name + ")")
             }
             scratchFloats = max(scratchFloats, entry.scratchCount(geometry))
             selected.append((entry, geometry))
         }
-        let scratchOffset = memory.activationBytes
-        arenaBytes = scratchOffset + scratchFloats * 4
+        // Whole cache lines per worker, so that workers never write to the same line.
+        let line = AlignedBuffer.alignment
+        let scratchOffset = (memory.activationBytes + line - 1) / line * line
+        let scratchPerWorker = (scratchFloats * 4 + line - 1) / line * line / 4
+        arenaBytes = scratchOffset + scratchPerWorker * (executor?.workerCount ?? 1) * 4
         arena = AlignedBuffer(count: arenaBytes)
 
         let arenaBase = arena.base
         let memory = memory
         let shapes = shapes
-        func pointer(_ t: Int) -> UnsafeMutablePointer<Float> {
-            if graph.tensors[t].isConstant { return UnsafeMutablePointer(mutating: model.constantPointer(t, as: Float.self)) }
+        func pointer(_ t: Int) -> UnsafeMutableRawPointer {
+            if graph.tensors[t].isConstant { return UnsafeMutableRawPointer(mutating: model.constantPointer(t)) }
             let v = memory.views[t]!
-            return (arenaBase + memory.bufferOffsets[v.root]!).assumingMemoryBound(to: Float.self) + v.elementOffset
+            return arenaBase + memory.bufferOffsets[v.root]! + v.elementOffset * graph.tensors[t].dtype.byteSize
         }
         func view(_ t: Int) -> TensorView {
             if let v = memory.views[t] { return v }
@@ -66,43 +88,53 @@ public final class Interpreter {
             case .concat:
                 for (position, input) in node.inputs.enumerated() where memory.concatCopies.contains(n << 16 | position) {
                     let destination = Interpreter.concatSlot(node, position, output: view(output), shapes)
-                    steps.append(PlannedStep(node: n, kernel: "f32_copy_channels", macs: 0,
-                        run: bindCopy(from: pointer(input), view(input),
-                                      to: pointer(output) + destination.elementOffset - view(output).elementOffset,
-                                      destination)))
+                    let dtype = graph.tensors[output].dtype
+                    let copy = bindCopy(dtype, from: pointer(input), view(input),
+                        to: pointer(output) + (destination.elementOffset - view(output).elementOffset) * dtype.byteSize,
+                        destination)
+                    steps.append(PlannedStep(node: n, kernel: copy.kernel, macs: 0, work: copy.work))
                 }
             case .reshape:
                 if memory.reshapeCopies.contains(n) {
                     let source = view(node.inputs[0])
                     var contiguous = source
                     contiguous.pixelStride = source.channels
-                    steps.append(PlannedStep(node: n, kernel: "f32_copy_channels", macs: 0,
-                        run: bindCopy(from: pointer(node.inputs[0]), source, to: pointer(output), contiguous)))
+                    let copy = bindCopy(graph.tensors[output].dtype, from: pointer(node.inputs[0]), source,
+                                        to: pointer(output), contiguous)
+                    steps.append(PlannedStep(node: n, kernel: copy.kernel, macs: 0, work: copy.work))
                 }
             case .slice:
                 break
             default:
                 let (entry, geometry) = selected[n]!
                 let arguments = KernelArguments(
-                    inputs: node.inputs.map { UnsafePointer(pointer($0)) }, inputViews: node.inputs.map(view),
-                    output: pointer(output), outputView: view(output), geometry: geometry,
-                    activation: node.op.fusedActivation, scratch: scratch)
+                    inputs: node.inputs.map { UnsafeRawPointer(pointer($0)) }, inputViews: node.inputs.map(view),
+                    inputQuant: node.inputs.map { graph.tensors[$0].quant },
+                    output: pointer(output), outputView: view(output), outputQuant: graph.tensors[output].quant,
+                    geometry: geometry,
+                    activation: node.op.fusedActivation, scratch: scratch, scratchPerWorker: scratchPerWorker)
                 steps.append(PlannedStep(node: n, kernel: entry.name, macs: Interpreter.macs(node, geometry, shapes),
-                    run: entry.bind(arguments)))
+                    work: entry.bind(arguments)))
             }
         }
         self.steps = steps
     }
 
+    /// The convolution geometry of a Conv2D node; a fully connected layer is a 1x1 convolution of one pixel.
     public static func geometry(_ node: Node, _ shapes: [[Int]]) -> ConvGeometry? {
-        guard case .conv2d(let p) = node.op else { return nil }
-        return ConvGeometry(p, input: shapes[node.inputs[0]], outputChannels: shapes[node.outputs[0]][3])
+        switch node.op {
+        case .conv2d(let p):
+            return ConvGeometry(p, input: shapes[node.inputs[0]], outputChannels: shapes[node.outputs[0]][3])
+        case .fullyConnected:
+            return ConvGeometry(inputHeight: 1, inputWidth: 1, inputChannels: shapes[node.inputs[0]].last!,
+                                outputChannels: shapes[node.outputs[0]].last!, kernelHeight: 1, kernelWidth: 1)
+        default:
+            return nil
+        }
     }
 
     public static func macs(_ node: Node, _ geometry: ConvGeometry?, _ shapes: [[Int]]) -> Int {
-        if let geometry { return geometry.macs }
-        if case .fullyConnected = node.op { return shapes[node.inputs[0]].last! * shapes[node.outputs[0]].last! }
-        return 0
+        geometry?.macs ?? 0
     }
 
     /// The view of input `position` inside a Concat output.
@@ -127,21 +159,38 @@ public final class Interpreter {
     }
 
     public func invoke() {
-        for step in steps { step.run() }
+        for step in steps { run(step) }
     }
 
     /// Runs one step; `edgeq bench --layers` times them one by one.
-    public func invoke(step: Int) { steps[step].run() }
+    public func invoke(step: Int) { run(steps[step]) }
 
-    /// A copy of output `index` in NHWC order.
-    public func output(_ index: Int = 0) -> [Float] {
-        let t = model.graph.outputs[index]
+    private func run(_ step: PlannedStep) {
+        let work = step.work
+        if let executor, work.items > 1 {
+            executor.parallelFor(work.items, work.run)
+        } else {
+            work.run(0..<work.items, 0)
+        }
+    }
+
+    /// A copy of output `index` in NHWC order, as real values (int8 tensors dequantized).
+    public func output(_ index: Int = 0) -> [Float] { values(of: model.graph.outputs[index]) }
+
+    /// The current values of activation tensor `t` in NHWC order, as real values. Only tensors that are still
+    /// live (graph inputs and outputs, or the last step's) hold the values of the last inference.
+    public func values(of t: Int) -> [Float] {
         let v = memory.views[t]!
-        let base = (arena.base + memory.bufferOffsets[v.root]!).assumingMemoryBound(to: Float.self) + v.elementOffset
-        var result: [Float] = []
-        result.reserveCapacity(v.pixels * v.channels)
+        let tensor = model.graph.tensors[t]
+        let base = arena.base + memory.bufferOffsets[v.root]! + v.elementOffset * tensor.dtype.byteSize
+        var result = [Float](repeating: 0, count: v.pixels * v.channels)
         for p in 0..<v.pixels {
-            for c in 0..<v.channels { result.append(base[p * v.pixelStride + c]) }
+            for c in 0..<v.channels {
+                let i = p * v.pixelStride + c
+                result[p * v.channels + c] = tensor.dtype == .int8
+                    ? tensor.quant.scales[0] * Float(Int32(base.load(fromByteOffset: i, as: Int8.self)) - tensor.quant.zeroPoints[0])
+                    : base.load(fromByteOffset: i * 4, as: Float.self)
+            }
         }
         return result
     }

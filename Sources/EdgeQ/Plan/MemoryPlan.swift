@@ -137,7 +137,8 @@ func planMemory(_ graph: ModelGraph, shapes: [[Int]]) -> MemoryPlan {
     var buffers: [Buffer] = []
     for (root, first) in firstUse {
         let s = shapes[root]
-        let bytes = (s.reduce(1, *) * 4 + AlignedBuffer.alignment - 1) / AlignedBuffer.alignment
+        let bytes = (s.reduce(1, *) * graph.tensors[root].dtype.byteSize + AlignedBuffer.alignment - 1)
+            / AlignedBuffer.alignment
             * AlignedBuffer.alignment
         buffers.append(Buffer(root: root, bytes: bytes, first: first, last: lastUse[root]!))
     }

@@ -18,13 +18,21 @@ public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
         }
         func operand(_ i: Int) -> TensorInfo { graph.tensors[node.inputs[i]] }
         func shape(_ i: Int) -> [Int] { shapes[node.inputs[i]] }
+        // int8 layers: x int8 → int8 weights (one scale per output channel) and a folded int32 bias.
+        let int8 = !node.inputs.isEmpty && graph.tensors[node.inputs[0]].dtype == .int8
         func expectConstant(_ i: Int, layout: WeightLayout, shape expected: [Int], what: String) throws(EdgeQError) {
             let t = operand(i)
-            guard t.isConstant, t.dtype == .float32, t.layout == layout, t.shape == expected else {
+            let dtype: DType = !int8 ? .float32 : what == "bias" ? .int32 : .int8
+            let int8Layout = int8 && layout == .gemmPacked16 ? WeightLayout.gemmI8C4 : layout
+            guard t.isConstant, t.dtype == dtype, t.layout == int8Layout, t.shape == expected else {
                 throw fail(
-                    what + " '" + t.name + "' must be a float32 " + layout.name + " constant of shape "
+                    what + " '" + t.name + "' must be a " + dtype.name + " " + int8Layout.name + " constant of shape "
                         + describe(expected) + ", found " + t.dtype.name + " " + t.layout.name + " "
                         + describe(t.shape))
+            }
+            let perChannel = t.quant.scales.count == expected[0] && t.quant.zeroPoints.allSatisfy { $0 == 0 }
+            if int8 && what == "weights" && !perChannel {
+                throw fail("int8 weights '" + t.name + "' need one scale per output channel and zero points 0")
             }
         }
         let arity: ClosedRange<Int>
@@ -46,8 +54,12 @@ public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
                 throw fail("input '" + graph.tensors[i].name + "' is used before it is computed")
             }
             let isWeight = position > 0 && (node.op.isWeighted)
-            guard isWeight || graph.tensors[i].dtype == .float32 else {
-                throw fail("input '" + graph.tensors[i].name + "' must be float32")
+            let expected = node.op.inputDType(position, int8: int8)
+            guard isWeight || graph.tensors[i].dtype == expected else {
+                throw fail("input '" + graph.tensors[i].name + "' must be " + expected.name)
+            }
+            if expected == .int8 && !isWeight {
+                try checkPerTensorQuantization(graph.tensors[i], fail)
             }
             guard isWeight || node.op.acceptsConstantOperand(at: position) || !graph.tensors[i].isConstant else {
                 throw fail("input '" + graph.tensors[i].name + "' must not be a constant")
@@ -123,6 +135,8 @@ public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
             result = [1, 1, 1, x[3]]
         case .activation:
             result = x
+        case .quantize, .dequantize:
+            result = x
         case .reshape(let newShape):
             guard newShape.reduce(1, *) == x.reduce(1, *), newShape.count == 2 || newShape.count == 4,
                 newShape[0] == 1
@@ -131,7 +145,19 @@ public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
             }
             result = newShape
         }
-        guard !graph.tensors[output].isConstant else { throw fail("output is a constant") }
+        let out = graph.tensors[output]
+        guard !out.isConstant else { throw fail("output is a constant") }
+        let outputDType = node.op.outputDType(int8: int8)
+        guard out.dtype == outputDType else {
+            throw fail("output '" + out.name + "' must be " + outputDType.name + ", is " + out.dtype.name)
+        }
+        if outputDType == .int8 { try checkPerTensorQuantization(out, fail) }
+        if int8 && node.op.isView && out.quant != operand(0).quant {
+            throw fail("an int8 " + node.op.name + " must keep its input's scale and zero point")
+        }
+        if int8, node.op == .concat, node.inputs.contains(where: { graph.tensors[$0].quant != out.quant }) {
+            throw fail("int8 concat operands must share the output's scale and zero point")
+        }
         shapes[output] = result
         defined[output] = true
     }
@@ -141,7 +167,34 @@ public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
     return shapes
 }
 
+/// int8 activations carry one scale and one zero point in [-128, 127], with a positive, finite scale.
+private func checkPerTensorQuantization(_ t: TensorInfo, _ fail: (String) -> EdgeQError) throws(EdgeQError) {
+    guard t.quant.scales.count == 1, t.quant.zeroPoints.count == 1, t.quant.scales[0] > 0,
+        t.quant.scales[0].isFinite, (-128...127).contains(t.quant.zeroPoints[0])
+    else {
+        throw fail("int8 tensor '" + t.name + "' needs one positive scale and a zero point in [-128, 127]")
+    }
+}
+
 extension Operator {
+    /// The dtype of activation input `position`, given whether the first input is int8.
+    func inputDType(_ position: Int, int8: Bool) -> DType {
+        switch self {
+        case .quantize: return .float32
+        case .dequantize: return .int8
+        case .mul: return int8 && position == 0 ? .int8 : .float32  // int8 x, float32 squeeze-excite gate
+        default: return int8 ? .int8 : .float32
+        }
+    }
+
+    func outputDType(int8: Bool) -> DType {
+        switch self {
+        case .quantize: return .int8
+        case .dequantize: return .float32
+        default: return int8 ? .int8 : .float32
+        }
+    }
+
     /// Operators whose inputs after the first are weights (constants in a kernel layout).
     var isWeighted: Bool {
         switch self {

@@ -57,10 +57,12 @@ private func f32_gemm_tile_6x16<V: FloatVector>(
     if rows > 5 { activation.apply(c5).store(to: c + 5 * cStride, count: columns) }
 }
 
-/// One pixel (fully connected layers): every weight is used once, so the loop is bound by streaming the
-/// weights. Four accumulators over consecutive k give 8 independent FMA chains on AVX2 (16 on NEON); one
-/// accumulator would be bound by the FMA latency instead.
-private func f32_gemv_1x16(
+/// One pixel (fully connected layers, 1x1 convolutions of a 1x1 input): every weight is used once, so the
+/// loop is bound by streaming the weights. Four accumulators over consecutive k give 8 independent FMA chains
+/// on AVX2 (16 on NEON); one accumulator would be bound by the FMA latency instead. It sums in another order
+/// than the 6x16 tile, so a layer must use one or the other for all of its pixels.
+/// `weights`: gemmPacked16 blocks from the one of output channel 0; `bias`: padded to 16.
+func f32_gemv_1x16(
     input: UnsafePointer<Float>, reductionSize: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
     outputChannels: Int, output: UnsafeMutablePointer<Float>, activation: Activation
 ) {
@@ -90,20 +92,15 @@ private func f32_gemv_1x16(
 }
 
 /// Pointwise (1x1, stride 1, no padding, groups 1) convolution over `pixelCount` pixels, which is a GEMM
-/// [pixelCount x inputChannels] x [inputChannels x outputChannels]; a fully connected layer is the case
-/// pixelCount == 1. `weights`: gemmPacked16 with K = inputChannels; `bias`: padded to a multiple of 16.
-/// Writes only channels 0..<outputChannels of each output pixel.
+/// [pixelCount x inputChannels] x [inputChannels x outputChannels]. `weights`: gemmPacked16 with
+/// K = inputChannels; `bias`: padded to a multiple of 16. Writes only channels 0..<outputChannels of each
+/// output pixel. A pixel's result does not depend on the other pixels of the call, so callers may split the
+/// pixels into any ranges.
 public func f32_conv1x1_gemm_6x16(
     input: UnsafePointer<Float>, inputPixelStride: Int, pixelCount: Int, inputChannels: Int,
     weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, outputChannels: Int,
     output: UnsafeMutablePointer<Float>, outputPixelStride: Int, activation: Activation
 ) {
-    if pixelCount == 1 {
-        f32_gemv_1x16(
-            input: input, reductionSize: inputChannels, weights: weights, bias: bias,
-            outputChannels: outputChannels, output: output, activation: activation)
-        return
-    }
     var chunkStart = 0
     while chunkStart < pixelCount {
         let chunkEnd = min(chunkStart + f32GEMMChunkPixels, pixelCount)

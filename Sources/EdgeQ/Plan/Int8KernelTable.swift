@@ -1,0 +1,200 @@
+/// The int8 rows of the kernel table, and the per-layer constants they need: requantization multipliers and
+/// clamps computed once at load from the tensors' scales (QUANTIZATION.md beside the int8 kernels).
+
+extension KernelArguments {
+    var inputZeroPoint: Int8 { Int8(inputQuant[0].zeroPoints[0]) }
+
+    /// m[c] = s_x·s_w[c]/s_y per output channel, in Double and rounded once to Float (QUANTIZATION.md),
+    /// zero padded to whole 16-channel blocks as the gemmI8C4 kernels read them.
+    var requantizationMultipliers: [Float] {
+        let x = Double(inputQuant[0].scales[0])
+        let y = Double(outputQuant.scales[0])
+        var m = inputQuant[1].scales.map { Float(x * Double($0) / y) }
+        m += [Float](repeating: 0, count: (16 - m.count % 16) % 16)
+        return m
+    }
+
+    /// The output zero point and the clamp of the fused activation, in the output's int8 steps.
+    var requantization: I8Requantization {
+        let scale = outputQuant.scales[0]
+        let zero = outputQuant.zeroPoints[0]
+        func level(_ real: Float) -> Int32 {
+            let q = (real / scale).rounded(.toNearestOrEven)
+            return q < -1000 ? -1000 : q > 1000 ? 1000 : Int32(q) + zero
+        }
+        var lo: Int32 = -128
+        var hi: Int32 = 127
+        switch activation.kind {
+        case .relu: lo = max(lo, zero)
+        case .clip:
+            lo = max(lo, level(activation.a))
+            hi = min(hi, level(activation.b))
+        default: break
+        }
+        return I8Requantization(zeroPoint: zero, lo: min(lo, 127), hi: max(hi, min(lo, 127)))
+    }
+
+    /// `Float(Double(a) / Double(b))`: the one rounding of a ratio of two scales.
+    func ratio(_ a: Float, _ b: Float) -> Float { Float(Double(a) / Double(b)) }
+}
+
+/// Scratch floats for `int16s` int16 values.
+private func floatsFor(int16s: Int) -> Int { (int16s + 1) / 2 }
+
+public let int8KernelTable: [KernelEntry] = [
+    KernelEntry(
+        name: "i8_conv1x1_gemm_6x8c4", dtype: .int8,
+        matches: { op, g in
+            if case .fullyConnected = op { return true }
+            guard case .conv2d = op, let g else { return false }
+            return g.isPointwise
+        },
+        scratchCount: { g in floatsFor(int16s: i8_conv1x1_gemm_scratchCount(inputChannels: g!.inputChannels)) },
+        bind: { a in
+            let inputChannels = a.inputViews[0].channels
+            let outputChannels = a.outputView.channels
+            let pixels = a.outputView.pixels
+            let multipliers = a.requantizationMultipliers
+            let requantization = a.requantization
+            let inputStride = a.inputViews[0].pixelStride, outputStride = a.outputView.pixelStride
+            let chunk = i8GEMMChunkPixels
+            return KernelWork(items: (pixels + chunk - 1) / chunk) { chunks, worker in
+                let first = chunks.lowerBound * chunk
+                let end = min(chunks.upperBound * chunk, pixels)
+                multipliers.withUnsafeBufferPointer { m in
+                    i8_conv1x1_gemm_6x8c4(
+                        input: a.i8(0) + first * inputStride, inputPixelStride: inputStride, pixelCount: end - first,
+                        inputChannels: inputChannels, weights: a.i8(1), bias: a.i32(2), multipliers: m.baseAddress!,
+                        outputChannels: outputChannels, output: a.i8Output + first * outputStride,
+                        outputPixelStride: outputStride, requantization: requantization,
+                        scratch: a.int16Scratch(worker: worker))
+                }
+            }
+        }),
+    KernelEntry(
+        name: "i8_dwconv", dtype: .int8,
+        matches: { op, g in
+            guard case .conv2d = op, let g else { return false }
+            return g.isDepthwise
+        },
+        scratchCount: { _ in 0 },
+        bind: { a in
+            let g = a.geometry!
+            let multipliers = a.requantizationMultipliers
+            let requantization = a.requantization
+            return KernelWork(items: g.outputHeight) { rows, _ in
+                multipliers.withUnsafeBufferPointer { m in
+                    i8_dwconv(
+                        input: a.i8(0), inputPixelStride: a.inputViews[0].pixelStride, inputZeroPoint: a.inputZeroPoint,
+                        geometry: g, weights: a.i8(1), bias: a.i32(2), multipliers: m.baseAddress!,
+                        output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
+                        requantization: requantization, outputRows: rows)
+                }
+            }
+        }),
+    KernelEntry(
+        name: "i8_conv_gemm_6x8c4", dtype: .int8,
+        matches: { op, g in
+            guard case .conv2d = op, let g else { return false }
+            return g.groups == 1
+        },
+        scratchCount: { g in floatsFor(int16s: i8_conv_gemm_scratchCount(geometry: g!)) },
+        bind: { a in
+            let g = a.geometry!
+            let multipliers = a.requantizationMultipliers
+            let requantization = a.requantization
+            return KernelWork(items: g.outputHeight) { rows, worker in
+                multipliers.withUnsafeBufferPointer { m in
+                    i8_conv_gemm_6x8c4(
+                        input: a.i8(0), inputPixelStride: a.inputViews[0].pixelStride, inputZeroPoint: a.inputZeroPoint,
+                        geometry: g, weights: a.i8(1), bias: a.i32(2), multipliers: m.baseAddress!,
+                        output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
+                        requantization: requantization, outputRows: rows, scratch: a.int16Scratch(worker: worker))
+                }
+            }
+        }),
+    KernelEntry(
+        name: "i8_add", dtype: .int8,
+        matches: { op, _ in if case .add = op { return true } else { return false } },
+        scratchCount: { _ in 0 },
+        bind: { a in
+            let aStride = a.inputViews[0].pixelStride, bStride = a.broadcastStride(1)
+            let outputStride = a.outputView.pixelStride
+            let y = a.outputQuant.scales[0]
+            let aMultiplier = a.ratio(a.inputQuant[0].scales[0], y), bMultiplier = a.ratio(a.inputQuant[1].scales[0], y)
+            let aZero = Int8(a.inputQuant[0].zeroPoints[0]), bZero = Int8(a.inputQuant[1].zeroPoints[0])
+            let requantization = a.requantization
+            return KernelWork(items: a.outputView.pixels) { pixels, _ in
+                i8_add(
+                    a: a.i8(0) + pixels.lowerBound * aStride, aPixelStride: aStride, aZeroPoint: aZero,
+                    aMultiplier: aMultiplier, b: a.i8(1) + pixels.lowerBound * bStride, bPixelStride: bStride,
+                    bZeroPoint: bZero, bMultiplier: bMultiplier, output: a.i8Output + pixels.lowerBound * outputStride,
+                    outputPixelStride: outputStride, pixelCount: pixels.count, channels: a.outputView.channels,
+                    requantization: requantization)
+            }
+        }),
+    // Squeeze-excite: int8 x times a float32 per-channel gate from the float SE branch.
+    KernelEntry(
+        name: "i8_mul_gate", dtype: .int8,
+        matches: { op, _ in op == .mul },
+        scratchCount: { _ in 0 },
+        bind: { a in
+            let inputStride = a.inputViews[0].pixelStride, outputStride = a.outputView.pixelStride
+            let scaleRatio = a.ratio(a.inputQuant[0].scales[0], a.outputQuant.scales[0])
+            let requantization = a.requantization
+            return KernelWork(items: a.outputView.pixels) { pixels, _ in
+                i8_mul_gate(
+                    input: a.i8(0) + pixels.lowerBound * inputStride, inputPixelStride: inputStride,
+                    inputZeroPoint: a.inputZeroPoint, gate: a.f32(1), scaleRatio: scaleRatio,
+                    output: a.i8Output + pixels.lowerBound * outputStride, outputPixelStride: outputStride,
+                    pixelCount: pixels.count, channels: a.outputView.channels, requantization: requantization)
+            }
+        }),
+    // One int32 sum per channel: split by channels, never by pixels.
+    KernelEntry(
+        name: "i8_global_average_pool", dtype: .int8,
+        matches: { op, _ in op == .globalAveragePool },
+        scratchCount: { _ in 0 },
+        bind: { a in
+            let input = a.inputViews[0]
+            let multiplier = Float(Double(a.inputQuant[0].scales[0])
+                / (Double(input.pixels) * Double(a.outputQuant.scales[0])))
+            let requantization = a.requantization
+            return KernelWork(items: (input.channels + 15) / 16) { blocks, _ in
+                let channels = blocks.lowerBound * 16..<min(blocks.upperBound * 16, input.channels)
+                i8_global_average_pool(
+                    input: a.i8(0) + channels.lowerBound, inputPixelStride: input.pixelStride,
+                    inputZeroPoint: a.inputZeroPoint, pixelCount: input.pixels, channels: channels.count,
+                    multiplier: multiplier, output: a.i8Output + channels.lowerBound, requantization: requantization)
+            }
+        }),
+    KernelEntry(
+        name: "i8_quantize", dtype: .float32,
+        matches: { op, _ in op == .quantize },
+        scratchCount: { _ in 0 },
+        bind: { a in
+            let inputStride = a.inputViews[0].pixelStride, outputStride = a.outputView.pixelStride
+            let scale = a.outputQuant.scales[0]
+            let requantization = I8Requantization(zeroPoint: a.outputQuant.zeroPoints[0])
+            return KernelWork(items: a.outputView.pixels) { pixels, _ in
+                i8_quantize(
+                    input: a.f32(0) + pixels.lowerBound * inputStride, inputPixelStride: inputStride, scale: scale,
+                    output: a.i8Output + pixels.lowerBound * outputStride, outputPixelStride: outputStride,
+                    pixelCount: pixels.count, channels: a.outputView.channels, requantization: requantization)
+            }
+        }),
+    KernelEntry(
+        name: "i8_dequantize", dtype: .int8,
+        matches: { op, _ in op == .dequantize },
+        scratchCount: { _ in 0 },
+        bind: { a in
+            let inputStride = a.inputViews[0].pixelStride, outputStride = a.outputView.pixelStride
+            let scale = a.inputQuant[0].scales[0]
+            return KernelWork(items: a.outputView.pixels) { pixels, _ in
+                i8_dequantize(
+                    input: a.i8(0) + pixels.lowerBound * inputStride, inputPixelStride: inputStride,
+                    zeroPoint: a.inputZeroPoint, scale: scale, output: a.f32Output + pixels.lowerBound * outputStride,
+                    outputPixelStride: outputStride, pixelCount: pixels.count, channels: a.outputView.channels)
+            }
+        }),
+]

@@ -1,0 +1,97 @@
+import EdgeQ
+import EdgeQCalibration
+import EdgeQCLI
+import EdgeQQuantizer
+
+let quantize = Command(
+    name: "quantize", summary: "int8 post-training quantization of an ONNX model with calibration images",
+    help: """
+        Usage: edgeq quantize MODEL.onnx --calib DIR -o OUT.eqm [options]
+               edgeq quantize MODEL.onnx --table-in RANGES.tsv -o OUT.eqm [options]
+
+        Runs the float model over the calibration images (JPEG/PPM files of DIR, sorted by name), chooses a
+        range for every activation tensor, and writes an int8 model: weights int8 symmetric per output channel,
+        biases int32, activations int8 asymmetric per tensor. Layers without an int8 kernel (and those you
+        keep float) stay float32, with quantize/dequantize at the boundaries. The maths:
+        Sources/EdgeQ/Kernels/Int8/QUANTIZATION.md.
+
+          --method M          minmax | percentile | entropy | mse (default: percentile)
+          --percentile P      percent of values kept by --method percentile (default 99.99)
+          --calib-limit N     use the first N calibration images
+          --skip-bad          skip images that do not decode (with a warning) instead of stopping
+          --per-tensor        one weight scale per layer instead of one per output channel
+          --keep-float L      keep layers float32: a node name or a glob (* and ?); repeatable
+          --table OUT.tsv     also write the chosen ranges as an editable table (tensor, lo, hi, method)
+          --table-in IN.tsv   quantize with the ranges of a table instead of calibrating; a tensor without a
+                              line stays float32
+        """,
+    run: { arguments throws(EdgeQError) in
+        let args = try Arguments(
+            arguments,
+            options: ["--calib", "-o", "--output", "--method", "--percentile", "--calib-limit", "--keep-float",
+                      "--table", "--table-in"],
+            switches: ["--skip-bad", "--per-tensor"])
+        let usage = "usage: edgeq quantize MODEL.onnx (--calib DIR | --table-in RANGES.tsv) -o OUT.eqm"
+        guard args.positionals.count == 1, let output = args.value("-o") ?? args.value("--output") else {
+            throw EdgeQError(.invalidArgument, usage)
+        }
+        let modelPath = args.positionals[0]
+        guard modelPath.hasSuffix(".onnx") else {
+            throw EdgeQError(.invalidArgument, "edgeq quantize takes a float ONNX model, not '" + modelPath + "'")
+        }
+        var options = QuantizationOptions()
+        options.perTensorWeights = args.has("--per-tensor")
+        options.keepFloat = args.all("--keep-float")
+
+        let source: RangeSource
+        if let tablePath = args.value("--table-in") {
+            let text = String(decoding: try Platform.readBytes(tablePath), as: UTF8.self)
+            do throws(CalibrationError) { source = .table(try RangeTable(parsing: text)) } catch {
+                throw EdgeQError(.invalidInput, tablePath + ": " + error.description)
+            }
+        } else if let directory = args.value("--calib") {
+            let limit: Int? = args.value("--calib-limit") == nil
+                ? nil : try args.int("--calib-limit", default: 0, range: 1...1_000_000)
+            source = .images(try calibrationImages(in: directory, limit: limit), method: try rangeMethod(args),
+                             skipBad: args.has("--skip-bad"))
+        } else {
+            throw EdgeQError(.invalidArgument, "give --calib DIR or --table-in RANGES.tsv. " + usage)
+        }
+
+        let onnx = try Platform.readBytes(modelPath)
+        var progress: Progress? = nil
+        let result = try quantizeONNX(
+            onnx, ranges: source, options: options, report: { Platform.printError($0) },
+            progress: { done, total in
+                if progress == nil { progress = Progress(label: "calibrate", total: total) }
+                progress!.update(done)
+            })
+        let bytes = serializeEQM(result.model.graph, weights: result.model.weights)
+        let interpreter = try Interpreter(model: try Model(bytes: bytes))
+        if let tablePath = args.value("--table") {
+            try Platform.writeFileAtomically(tablePath, Array(result.table.text.utf8))
+        }
+        try Platform.writeFileAtomically(output, bytes)
+        let graph = result.model.graph
+        let int8Layers = graph.nodes.filter { n in graph.tensors[n.outputs[0]].dtype == .int8 }.count
+        Platform.print(
+            "wrote " + output + ": " + String(bytes.count) + " bytes, " + String(int8Layers) + " of "
+                + String(graph.nodes.count) + " layers int8, " + String(result.table.entries.count)
+                + " calibrated tensors, arena " + String(interpreter.arenaBytes) + " bytes")
+    })
+
+func rangeMethod(_ args: Arguments) throws(EdgeQError) -> RangeMethod {
+    switch args.value("--method") ?? "percentile" {
+    case "minmax": return .minmax
+    case "entropy": return .entropy
+    case "mse": return .mse
+    case "percentile":
+        let text = args.value("--percentile") ?? "99.99"
+        guard let p = Platform.parseDouble(text), p > 0, p <= 100 else {
+            throw EdgeQError(.invalidArgument, "--percentile takes a number in (0, 100], got '" + text + "'")
+        }
+        return .percentile(p)
+    case let other:
+        throw EdgeQError(.invalidArgument, "--method is minmax, percentile, entropy or mse, not '" + other + "'")
+    }
+}
