@@ -2,10 +2,10 @@ import CEdgeQPlatform
 import EdgeQ
 
 /// The runtime's `ParallelExecutor` over the C shim's pthread pool (thread_pool.c): `workerCount` threads,
-/// the calling one included, each taking one contiguous range of the work items of a step.
+/// the calling one included, sharing the work items of each step in `workerCount` contiguous ranges.
 public final class ThreadPool: ParallelExecutor {
-    /// Most threads `--threads` accepts: more than any board EdgeQ targets has cores.
-    public static let maximumThreads = 64
+    /// Most threads `--threads` accepts (the C pool's limit): more than any board EdgeQ targets has cores.
+    public static let maximumThreads = Int(EQ_THREAD_POOL_MAX_THREADS)
 
     public let workerCount: Int
     private let pool: OpaquePointer

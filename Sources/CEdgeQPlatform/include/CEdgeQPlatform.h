@@ -32,13 +32,14 @@ int eq_stderr_is_terminal(void);
 int eq_parse_double(const char *text, double *value);
 
 // Worker threads for data-parallel loops (thread_pool.c). eq_parallel_for splits the items 0..<count into one
-// contiguous range per worker, in order (worker 0, the calling thread, takes the first), calls
-// body(context, begin, end, worker) for each non-empty range, and returns when all calls have returned.
-// One eq_parallel_for at a time per pool.
+// contiguous range per thread, calls body(context, begin, end, worker) for each non-empty range on one of
+// the threads (`worker`: its index, 0 for the calling thread; calls with the same index never overlap), and
+// returns when all calls have returned. One eq_parallel_for at a time per pool.
 typedef struct eq_thread_pool eq_thread_pool;
 typedef void (*eq_range_body)(void *context, int64_t begin, int64_t end, int32_t worker);
-// A pool of `threads` workers in total (threads - 1 threads are started; the caller is worker 0); NULL on
-// failure.
+// A pool of `threads` workers in total (threads - 1 threads are started; the caller is worker 0), 1 to
+// EQ_THREAD_POOL_MAX_THREADS; NULL on failure.
+#define EQ_THREAD_POOL_MAX_THREADS 32
 eq_thread_pool *eq_thread_pool_create(int32_t threads);
 void eq_thread_pool_destroy(eq_thread_pool *pool);
 void eq_parallel_for(eq_thread_pool *pool, int64_t count, eq_range_body body, void *context);

@@ -16,8 +16,8 @@ public struct PlannedStep {
 public protocol ParallelExecutor: AnyObject {
     /// Workers, the calling thread included: `parallelFor` passes worker indices 0..<workerCount.
     var workerCount: Int { get }
-    /// Calls `body(range, worker)` for ranges that partition 0..<count, concurrently on different workers, and
-    /// returns when every call has returned.
+    /// Calls `body(range, worker)` for ranges that partition 0..<count, concurrently, and returns when every
+    /// call has returned. Calls with the same worker index never overlap (a worker's scratch memory is its own).
     func parallelFor(_ count: Int, _ body: (Range<Int>, _ worker: Int) -> Void)
 }
 
