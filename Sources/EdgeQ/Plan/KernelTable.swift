@@ -98,6 +98,24 @@ private func pixelWork(_ a: KernelArguments, _ run: @escaping (_ first: Int, _ c
     KernelWork(items: a.outputView.pixels) { pixels, _ in run(pixels.lowerBound, pixels.count) }
 }
 
+/// The signature shared by the float elementwise binary kernels (f32_add, f32_mul).
+typealias F32BinaryKernel = (
+    _ a: UnsafePointer<Float>, _ aPixelStride: Int, _ b: UnsafePointer<Float>, _ bPixelStride: Int,
+    _ output: UnsafeMutablePointer<Float>, _ outputPixelStride: Int, _ pixelCount: Int, _ channels: Int,
+    _ activation: Activation
+) -> Void
+
+/// Work items = pixels of an elementwise binary op; b may be one pixel broadcast to all.
+private func binaryWork(_ a: KernelArguments, _ kernel: @escaping F32BinaryKernel) -> KernelWork {
+    let aStride = a.inputViews[0].pixelStride, bStride = a.broadcastStride(1)
+    let outputStride = a.outputView.pixelStride
+    return pixelWork(a) { first, count in
+        kernel(
+            a.f32(0) + first * aStride, aStride, a.f32(1) + first * bStride, bStride,
+            a.f32Output + first * outputStride, outputStride, count, a.outputView.channels, a.activation)
+    }
+}
+
 public let floatKernelTable: [KernelEntry] = [
     KernelEntry(
         name: "f32_conv1x1_gemv_1x16", dtype: .float32,
@@ -173,32 +191,12 @@ public let floatKernelTable: [KernelEntry] = [
         name: "f32_add", dtype: .float32,
         matches: { op, _ in if case .add = op { return true } else { return false } },
         scratchCount: noScratch,
-        bind: { a in
-            let aStride = a.inputViews[0].pixelStride, bStride = a.broadcastStride(1)
-            let outputStride = a.outputView.pixelStride
-            return pixelWork(a) { first, count in
-                f32_add(
-                    a: a.f32(0) + first * aStride, aPixelStride: aStride, b: a.f32(1) + first * bStride,
-                    bPixelStride: bStride, output: a.f32Output + first * outputStride,
-                    outputPixelStride: outputStride, pixelCount: count, channels: a.outputView.channels,
-                    activation: a.activation)
-            }
-        }),
+        bind: { a in binaryWork(a, f32_add) }),
     KernelEntry(
         name: "f32_mul", dtype: .float32,
         matches: { op, _ in op == .mul },
         scratchCount: noScratch,
-        bind: { a in
-            let aStride = a.inputViews[0].pixelStride, bStride = a.broadcastStride(1)
-            let outputStride = a.outputView.pixelStride
-            return pixelWork(a) { first, count in
-                f32_mul(
-                    a: a.f32(0) + first * aStride, aPixelStride: aStride, b: a.f32(1) + first * bStride,
-                    bPixelStride: bStride, output: a.f32Output + first * outputStride,
-                    outputPixelStride: outputStride, pixelCount: count, channels: a.outputView.channels,
-                    activation: a.activation)
-            }
-        }),
+        bind: { a in binaryWork(a, f32_mul) }),
     // The pixel sum of each channel is one reduction: split by channels, never by pixels.
     KernelEntry(
         name: "f32_global_average_pool", dtype: .float32,
