@@ -433,7 +433,7 @@ func inspectCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQEr
     var totalMacs = 0
     var totalParameterBytes = 0
     for (n, node) in graph.nodes.enumerated() {
-        let macs = Interpreter.macs(node, Interpreter.geometry(node, interpreter.shapes), interpreter.shapes)
+        let macs = Interpreter.geometry(node, interpreter.shapes)?.macs ?? 0
         var parameterBytes = 0
         for i in node.inputs where graph.tensors[i].isConstant { parameterBytes += graph.tensors[i].data!.length }
         totalMacs += macs

@@ -51,6 +51,18 @@ final class EQMFileTests: XCTestCase {
         }
     }
 
+    /// A valid file that asks for gigabytes of activations is refused before anything is allocated.
+    func testHugeActivationsAreRefused() throws {
+        var b = GraphBuilder(producer: "tests")
+        let input = b.addInput(name: "input", shape: [1, 16384, 16384, 3])
+        let output = b.addActivation(name: "pool", shape: [])
+        b.addNode(name: "pool", op: .globalAveragePool, inputs: [input], outputs: [output])
+        b.addOutput(output)
+        XCTAssertThrowsError(try Interpreter(model: try Model(bytes: serializeEQM(b.model.graph, weights: b.model.weights)))) {
+            XCTAssertTrue(($0 as! EdgeQError).message.contains("activation arena"), "\($0)")
+        }
+    }
+
     func testNotAModelFile() {
         XCTAssertThrowsError(try Model(bytes: Array(String(repeating: "this is a text file, not a model. ", count: 8).utf8))) {
             XCTAssertTrue(($0 as! EdgeQError).message.contains("not an EdgeQ model file"))

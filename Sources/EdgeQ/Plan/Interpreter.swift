@@ -62,6 +62,13 @@ public final class Interpreter {
         let scratchOffset = (memory.activationBytes + line - 1) / line * line
         let scratchPerWorker = (scratchFloats * 4 + line - 1) / line * line / 4
         arenaBytes = scratchOffset + scratchPerWorker * (executor?.workerCount ?? 1) * 4
+        // A hostile or broken file must not make a small board try to allocate gigabytes.
+        guard arenaBytes <= Interpreter.maximumArenaBytes else {
+            throw EdgeQError(
+                .invalidModel,
+                "the model needs an activation arena of " + String(arenaBytes) + " bytes, more than the "
+                    + String(Interpreter.maximumArenaBytes >> 20) + " MiB EdgeQ accepts")
+        }
         arena = AlignedBuffer(count: arenaBytes)
 
         let arenaBase = arena.base
@@ -113,7 +120,7 @@ public final class Interpreter {
                     output: pointer(output), outputView: view(output), outputQuant: graph.tensors[output].quant,
                     geometry: geometry,
                     activation: node.op.fusedActivation, scratch: scratch, scratchPerWorker: scratchPerWorker)
-                steps.append(PlannedStep(node: n, kernel: entry.name, macs: Interpreter.macs(node, geometry, shapes),
+                steps.append(PlannedStep(node: n, kernel: entry.name, macs: geometry?.macs ?? 0,
                     work: entry.bind(arguments)))
             }
         }
@@ -121,6 +128,9 @@ public final class Interpreter {
     }
 
     /// The convolution geometry of a Conv2D node; a fully connected layer is a 1x1 convolution of one pixel.
+    /// The largest activation arena a model may ask for (MobileNetV2 at 224x224 needs 6 MB).
+    public static let maximumArenaBytes = 1 << 30
+
     public static func geometry(_ node: Node, _ shapes: [[Int]]) -> ConvGeometry? {
         switch node.op {
         case .conv2d(let p):
@@ -131,10 +141,6 @@ public final class Interpreter {
         default:
             return nil
         }
-    }
-
-    public static func macs(_ node: Node, _ geometry: ConvGeometry?, _ shapes: [[Int]]) -> Int {
-        geometry?.macs ?? 0
     }
 
     /// The view of input `position` inside a Concat output.
