@@ -68,10 +68,9 @@ func collectStatistics(
     progress: (Int, Int) -> Void
 ) throws(EdgeQError) -> [String: ActivationStatistics] {
     guard !images.isEmpty else { throw EdgeQError(.invalidInput, "no calibration images") }
-    // Every activation as a graph output keeps it alive (and readable) until the end of an inference.
-    var observed = float.graph
-    observed.outputs = observed.tensors.indices.filter { !observed.tensors[$0].isConstant }
-    let interpreter = try Interpreter(model: try Model(bytes: serializeEQM(observed, weights: float.weights)))
+    let model = try Model(bytes: serializeEQM(float.graph, weights: float.weights)).observingEveryActivation()
+    let observed = model.graph
+    let interpreter = try Interpreter(model: model)
     let size = interpreter.inputShape[1]
     var statistics = [ActivationStatistics](repeating: ActivationStatistics(), count: observed.outputs.count)
     var used = 0

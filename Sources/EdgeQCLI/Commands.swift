@@ -95,6 +95,9 @@ public func runtimeCommands(loader: @escaping ModelLoader) -> [Command] {
                   --json               print one JSON object on stdout:
                                        {"images": N, "models": [{"path": ..., "top1": 85.0, "top5": 97.25}, ...]}
                   --predictions FILE   write each image's label and every model's top-1 and top-5 as TSV
+                  --layers             also print, for every model after the first, the SQNR of each of its
+                                       activations (int8 ones dequantized) against the first model's tensor
+                                       of the same name: where quantization loses accuracy
                   --threads N          run the layers on N threads (default 1); results do not depend on N
                 """,
             run: { a throws(EdgeQError) in try evalCommand(a, loader) }),
@@ -259,7 +262,7 @@ public struct Progress {
 
 func evalCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQError) {
     let args = try Arguments(
-        arguments, options: ["--images", "--limit", "--predictions", "--threads"], switches: ["--json"])
+        arguments, options: ["--images", "--limit", "--predictions", "--threads"], switches: ["--json", "--layers"])
     guard !args.positionals.isEmpty, let directory = args.value("--images") else {
         throw EdgeQError(.invalidArgument, "usage: edgeq eval MODEL... --images DIR [--limit N] [--json]")
     }
@@ -311,6 +314,12 @@ func evalCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQError
     if let out = args.value("--predictions") {
         try Platform.writeFileAtomically(out, Array(predictions.utf8))
     }
+    if args.has("--layers") {
+        for m in 1..<max(count, 1) {
+            try printLayerSQNR(reference: interpreters[0].model, interpreters[m].model, paths: args.positionals[0],
+                               args.positionals[m], images: table.map { directory + "/" + $0.file })
+        }
+    }
     func percent(_ count: Int) -> Double { Double(count) * 100 / Double(table.count) }
     func sqnr(_ m: Int) -> Double { decibels(signal[m] / noise[m]) }
     if args.has("--json") {
@@ -338,6 +347,40 @@ func evalCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQError
             }
             Platform.print(line)
         }
+    }
+}
+
+/// Per tensor present (by name) in both models: the SQNR of `model`'s values against `reference`'s over
+/// `images`, 10·log10(Σ ref² / Σ (value − ref)²), int8 tensors dequantized. Shows where quantization loses.
+func printLayerSQNR(reference: Model, _ model: Model, paths referencePath: String, _ path: String,
+                    images: [String]) throws(EdgeQError) {
+    let a = try Interpreter(model: try reference.observingEveryActivation())
+    let b = try Interpreter(model: try model.observingEveryActivation())
+    var index: [String: Int] = [:]
+    for t in a.model.graph.outputs { index[a.model.graph.tensors[t].name] = t }
+    let pairs = b.model.graph.outputs.compactMap { t in index[b.model.graph.tensors[t].name].map { ($0, t) } }
+    var signal = [Double](repeating: 0, count: pairs.count)
+    var noise = [Double](repeating: 0, count: pairs.count)
+    let progress = Progress(label: "layers", total: images.count)
+    for (n, image) in images.enumerated() {
+        try loadInput(image, into: a)
+        try loadInput(image, into: b)
+        a.invoke()
+        b.invoke()
+        for (i, (ta, tb)) in pairs.enumerated() {
+            for (x, y) in zip(a.values(of: ta), b.values(of: tb)) {
+                signal[i] += Double(x) * Double(x)
+                noise[i] += (Double(y) - Double(x)) * (Double(y) - Double(x))
+            }
+        }
+        progress.update(n + 1)
+    }
+    Platform.print("per-layer SQNR of " + path + " against " + referencePath + " (" + String(images.count) + " images)")
+    Platform.print(padLeft("#", 4) + "  " + padRight("tensor", 64) + padRight("dtype", 6) + padLeft("SQNR dB", 9))
+    for (i, (_, tb)) in pairs.enumerated() {
+        let tensor = b.model.graph.tensors[tb]
+        Platform.print(padLeft(String(i), 4) + "  " + padRight(tensor.name, 64) + padRight(tensor.dtype.name, 6)
+            + padLeft(fixed(decibels(signal[i] / noise[i]), 2), 9))
     }
 }
 

@@ -64,6 +64,23 @@ final class Int8EndToEndTests: XCTestCase {
         XCTAssertTrue(stem!.contains(" i8 "), String(stem!))
     }
 
+    /// `eval --layers` lists every tensor the two models share with its SQNR; a tensor identical in both
+    /// (the float input) is infinitely close, a quantized one finitely.
+    func testEvalLayersReportsPerTensorSQNR() throws {
+        let float = try TestData.shared("models/ghostnet-1.0-random-init.onnx").path
+        let int8 = try quantize("ghostnet-1.0-random-init", try calibration(8), name: "layers.eqm")
+        let images = try TestData.shared("imagenet/eval").path
+        let result = try TestData.run(["eval", float, int8, "--images", images, "--limit", "3", "--layers"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("  ") || $0.hasPrefix(" ") }
+            .map { $0.split(separator: " ") }.filter { $0.count == 4 }
+        let input = rows.first { $0[1] == "input" }
+        XCTAssertEqual(input?[3], "inf", result.stdout)
+        let quantized = rows.filter { $0[2] == "i8" }
+        XCTAssertGreaterThan(quantized.count, 50, result.stdout)
+        XCTAssertTrue(quantized.allSatisfy { Double($0[3]).map { $0.isFinite } ?? false }, result.stdout)
+    }
+
     /// int8 inference is integer arithmetic plus one rounding rule: the same input gives the same bytes.
     func testInt8LogitsAreDeterministic() throws {
         let int8 = try quantize("ghostnet-1.0-random-init", try calibration(8), name: "deterministic.eqm")

@@ -190,6 +190,17 @@ public final class Model {
         try self.init(file: bytes.withUnsafeBytes { AlignedBuffer(copying: $0) })
     }
 
+    /// The same model with every activation also a graph output, so that each keeps its own memory and can be
+    /// read after an inference (calibration, per-layer comparison). Costs the arena reuse.
+    public func observingEveryActivation() throws(EdgeQError) -> Model {
+        var observed = graph
+        observed.outputs = graph.tensors.indices.filter { !graph.tensors[$0].isConstant }
+        var end = 0
+        for t in graph.tensors { if let d = t.data { end = max(end, d.offset + d.length) } }
+        let weights = Array(UnsafeRawBufferPointer(rebasing: file.bytes[weightsOffset..<(weightsOffset + end)]))
+        return try Model(bytes: serializeEQM(observed, weights: weights))
+    }
+
     public func constantPointer(_ tensor: Int) -> UnsafeRawPointer {
         UnsafeRawPointer(file.base + weightsOffset + graph.tensors[tensor].data!.offset)
     }
