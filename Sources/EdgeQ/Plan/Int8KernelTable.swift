@@ -124,12 +124,12 @@ public let int8KernelTable: [KernelEntry] = [
             let aMultiplier = a.ratio(a.inputQuant[0].scales[0], y), bMultiplier = a.ratio(a.inputQuant[1].scales[0], y)
             let aZero = Int8(a.inputQuant[0].zeroPoints[0]), bZero = Int8(a.inputQuant[1].zeroPoints[0])
             let requantization = a.requantization
-            return KernelWork(items: a.outputView.pixels) { pixels, _ in
+            return pixelWork(a) { first, count in
                 i8_add(
-                    a: a.i8(0) + pixels.lowerBound * aStride, aPixelStride: aStride, aZeroPoint: aZero,
-                    aMultiplier: aMultiplier, b: a.i8(1) + pixels.lowerBound * bStride, bPixelStride: bStride,
-                    bZeroPoint: bZero, bMultiplier: bMultiplier, output: a.i8Output + pixels.lowerBound * outputStride,
-                    outputPixelStride: outputStride, pixelCount: pixels.count, channels: a.outputView.channels,
+                    a: a.i8(0) + first * aStride, aPixelStride: aStride, aZeroPoint: aZero,
+                    aMultiplier: aMultiplier, b: a.i8(1) + first * bStride, bPixelStride: bStride,
+                    bZeroPoint: bZero, bMultiplier: bMultiplier, output: a.i8Output + first * outputStride,
+                    outputPixelStride: outputStride, pixelCount: count, channels: a.outputView.channels,
                     requantization: requantization)
             }
         }),
@@ -142,12 +142,12 @@ public let int8KernelTable: [KernelEntry] = [
             let inputStride = a.inputViews[0].pixelStride, outputStride = a.outputView.pixelStride
             let scaleRatio = a.ratio(a.inputQuant[0].scales[0], a.outputQuant.scales[0])
             let requantization = a.requantization
-            return KernelWork(items: a.outputView.pixels) { pixels, _ in
+            return pixelWork(a) { first, count in
                 i8_mul_gate(
-                    input: a.i8(0) + pixels.lowerBound * inputStride, inputPixelStride: inputStride,
+                    input: a.i8(0) + first * inputStride, inputPixelStride: inputStride,
                     inputZeroPoint: a.inputZeroPoint, gate: a.f32(1), scaleRatio: scaleRatio,
-                    output: a.i8Output + pixels.lowerBound * outputStride, outputPixelStride: outputStride,
-                    pixelCount: pixels.count, channels: a.outputView.channels, requantization: requantization)
+                    output: a.i8Output + first * outputStride, outputPixelStride: outputStride,
+                    pixelCount: count, channels: a.outputView.channels, requantization: requantization)
             }
         }),
     // One int32 sum per channel: split by channels, never by pixels.
@@ -160,8 +160,7 @@ public let int8KernelTable: [KernelEntry] = [
             let multiplier = Float(Double(a.inputQuant[0].scales[0])
                 / (Double(input.pixels) * Double(a.outputQuant.scales[0])))
             let requantization = a.requantization
-            return KernelWork(items: (input.channels + 15) / 16) { blocks, _ in
-                let channels = blocks.lowerBound * 16..<min(blocks.upperBound * 16, input.channels)
+            return channelBlockWork(channels: input.channels) { channels in
                 i8_global_average_pool(
                     input: a.i8(0) + channels.lowerBound, inputPixelStride: input.pixelStride,
                     inputZeroPoint: a.inputZeroPoint, pixelCount: input.pixels, channels: channels.count,
@@ -176,11 +175,11 @@ public let int8KernelTable: [KernelEntry] = [
             let inputStride = a.inputViews[0].pixelStride, outputStride = a.outputView.pixelStride
             let scale = a.outputQuant.scales[0]
             let requantization = I8Requantization(zeroPoint: a.outputQuant.zeroPoints[0])
-            return KernelWork(items: a.outputView.pixels) { pixels, _ in
+            return pixelWork(a) { first, count in
                 i8_quantize(
-                    input: a.f32(0) + pixels.lowerBound * inputStride, inputPixelStride: inputStride, scale: scale,
-                    output: a.i8Output + pixels.lowerBound * outputStride, outputPixelStride: outputStride,
-                    pixelCount: pixels.count, channels: a.outputView.channels, requantization: requantization)
+                    input: a.f32(0) + first * inputStride, inputPixelStride: inputStride, scale: scale,
+                    output: a.i8Output + first * outputStride, outputPixelStride: outputStride,
+                    pixelCount: count, channels: a.outputView.channels, requantization: requantization)
             }
         }),
     KernelEntry(
@@ -190,11 +189,11 @@ public let int8KernelTable: [KernelEntry] = [
         bind: { a in
             let inputStride = a.inputViews[0].pixelStride, outputStride = a.outputView.pixelStride
             let scale = a.inputQuant[0].scales[0]
-            return KernelWork(items: a.outputView.pixels) { pixels, _ in
+            return pixelWork(a) { first, count in
                 i8_dequantize(
-                    input: a.i8(0) + pixels.lowerBound * inputStride, inputPixelStride: inputStride,
-                    zeroPoint: a.inputZeroPoint, scale: scale, output: a.f32Output + pixels.lowerBound * outputStride,
-                    outputPixelStride: outputStride, pixelCount: pixels.count, channels: a.outputView.channels)
+                    input: a.i8(0) + first * inputStride, inputPixelStride: inputStride,
+                    zeroPoint: a.inputZeroPoint, scale: scale, output: a.f32Output + first * outputStride,
+                    outputPixelStride: outputStride, pixelCount: count, channels: a.outputView.channels)
             }
         }),
 ]

@@ -75,7 +75,7 @@ private func isSinglePixel(_ g: ConvGeometry) -> Bool { g.outputHeight * g.outpu
 
 /// Work items of `channels` output channels in blocks of 16 (gemmPacked16 blocks are independent, see
 /// WeightPacking.swift); `run` gets the channels of its blocks.
-private func channelBlockWork(channels: Int, _ run: @escaping (Range<Int>) -> Void) -> KernelWork {
+func channelBlockWork(channels: Int, _ run: @escaping (Range<Int>) -> Void) -> KernelWork {
     let block = gemmPackedBlockChannels
     return KernelWork(items: (channels + block - 1) / block) { blocks, _ in
         run(blocks.lowerBound * block..<min(blocks.upperBound * block, channels))
@@ -94,7 +94,7 @@ private func gemvWork(_ a: KernelArguments, inputChannels: Int, outputChannels: 
 }
 
 /// Work items = pixels, for kernels that treat every pixel alike.
-private func pixelWork(_ a: KernelArguments, _ run: @escaping (_ first: Int, _ count: Int) -> Void) -> KernelWork {
+func pixelWork(_ a: KernelArguments, _ run: @escaping (_ first: Int, _ count: Int) -> Void) -> KernelWork {
     KernelWork(items: a.outputView.pixels) { pixels, _ in run(pixels.lowerBound, pixels.count) }
 }
 
