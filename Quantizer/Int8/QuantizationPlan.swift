@@ -7,6 +7,12 @@ public struct QuantizationOptions {
     public var perTensorWeights = false
     /// Node names or globs (`*`, `?`) of layers that stay float32.
     public var keepFloat: [String] = []
+    /// Empirical bias correction on the calibration images (BiasCorrection.swift).
+    public var biasCorrection = false
+    /// Cross-layer equalization of layer pairs joined by ReLU or nothing (Equalization.swift).
+    public var crossLayerEqualization = false
+    /// Calibration images that the range search (RangeSearch.swift) judges ranges on; 0: no search.
+    public var rangeSearchImages = 0
 
     public init() {}
 }

@@ -22,10 +22,14 @@ public struct QuantizationResult {
 /// `report` receives progress lines and warnings.
 public func quantizeONNX(
     _ bytes: [UInt8], ranges source: RangeSource, options: QuantizationOptions,
-    report: (String) -> Void, progress: (Int, Int) -> Void
+    report: (String) -> Void, progress: (_ stage: String, _ done: Int, _ total: Int) -> Void
 ) throws(EdgeQError) -> QuantizationResult {
-    let (graph, producer) = try importONNXGraph(bytes)
+    var (graph, producer) = try importONNXGraph(bytes)
+    if options.crossLayerEqualization {
+        report("cross-layer equalization: " + String(graph.equalizeCrossLayer()) + " pairs of layers equalized")
+    }
     let table: RangeTable
+    var calibration: CalibrationInputs? = nil
     switch source {
     case .table(let given):
         let known = Set(graph.tensors.map(\.name))
@@ -36,8 +40,9 @@ public func quantizeONNX(
         table = given
     case .images(let images, let method, let skipBad):
         let float = graph.emit(producer: producer)
-        let statistics = try collectStatistics(float, images: images, skipBad: skipBad, report: report,
-                                               progress: progress)
+        let inputDims = graph.tensors[graph.inputs[0]].dims
+        calibration = try CalibrationInputs(images, size: channelsLast(inputDims)[1], skipBad: skipBad, report: report)
+        let statistics = try collectStatistics(float, calibration: calibration!, progress: { progress("calibrate", $0, $1) })
         // The logits keep their whole range: clipping them would clip exactly the winning class.
         let logits = Set(float.graph.outputs.map { float.graph.tensors[$0].name })
         var entries: [RangeTable.Entry] = []
@@ -50,6 +55,12 @@ public func quantizeONNX(
                 throw EdgeQError(.invalidInput, "tensor '" + tensor.name + "': " + error.description)
             }
         }
+        if options.rangeSearchImages > 0 {
+            var inputs: [[Float]] = []
+            for n in 0..<min(options.rangeSearchImages, calibration!.paths.count) { inputs.append(try calibration!.input(n)) }
+            entries = try graph.searchRanges(entries, statistics: statistics, inputs: inputs, producer: producer,
+                                             options: options, progress: progress)
+        }
         do { table = try RangeTable(entries: entries) } catch {
             throw EdgeQError(.invalidInput, error.description)
         }
@@ -58,53 +69,98 @@ public func quantizeONNX(
         throw EdgeQError(.invalidArgument, "--keep-float '" + name + "' matches no layer of the model")
     }
     let plan = QuantizationPlan(graph, ranges: table.ranges, options: options)
+    if options.biasCorrection {
+        guard let calibration else {
+            throw EdgeQError(.invalidArgument, "bias correction measures the model on calibration images: give --calib")
+        }
+        try graph.correctBiases(plan: plan, producer: producer, calibration: calibration, progress: progress)
+    }
     let model = graph.emit(producer: producer + ", int8 by edgeq quantize", quantization: plan)
     return QuantizationResult(model: model, table: table)
 }
 
-/// Runs the float model over `images` and gathers statistics of every activation tensor, by name.
+/// The calibration images, decoded and preprocessed to the model's input one at a time (so that hundreds of
+/// them never sit in memory together).
+struct CalibrationInputs {
+    private(set) var paths: [String]
+    let size: Int
+
+    /// Checks that at least one image decodes; with `skipBad`, images that do not decode are dropped with a
+    /// warning, otherwise the first one stops everything.
+    init(_ images: [String], size: Int, skipBad: Bool, report: (String) -> Void) throws(EdgeQError) {
+        guard !images.isEmpty else { throw EdgeQError(.invalidInput, "no calibration images") }
+        self.size = size
+        paths = []
+        for path in images {
+            do throws(EdgeQError) {
+                _ = try Self.decode(path)
+                paths.append(path)
+            } catch {
+                guard skipBad else {
+                    throw EdgeQError(error.kind, path + ": " + error.message + " (--skip-bad skips such images)")
+                }
+                report("warning: skipping " + path + ": " + error.message)
+            }
+        }
+        guard !paths.isEmpty else {
+            throw EdgeQError(.invalidInput, "none of the " + String(images.count) + " calibration images could be decoded")
+        }
+    }
+
+    private static func decode(_ path: String) throws(EdgeQError) -> RGBImage {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EdgeQError(.io, "cannot read '" + path + "'")
+        }
+        return try decodeImage([UInt8](data))
+    }
+
+    /// One image's model input: NHWC floats.
+    func input(_ index: Int) throws(EdgeQError) -> [Float] {
+        imageNetInputNHWC(try Self.decode(paths[index]), size: size)
+    }
+
+    /// Runs `interpreter` on each image's model input, then `body` with the image's path; `progress` gets
+    /// (images done, images).
+    func forEach(
+        into interpreter: Interpreter, progress: (Int, Int) -> Void,
+        _ body: (String) throws(EdgeQError) -> Void
+    ) throws(EdgeQError) {
+        for n in paths.indices {
+            interpreter.run(try input(n))
+            try body(paths[n])
+            progress(n + 1, paths.count)
+        }
+    }
+}
+
+extension Interpreter {
+    /// Copies `input` (NHWC floats) into the model's input and runs it.
+    func run(_ input: [Float]) {
+        let destination = self.input()
+        for i in input.indices { destination[i] = input[i] }
+        invoke()
+    }
+}
+
+/// Runs the float model over the calibration images and gathers statistics of every activation tensor, by name.
 func collectStatistics(
-    _ float: ImportedModel, images: [String], skipBad: Bool, report: (String) -> Void,
-    progress: (Int, Int) -> Void
+    _ float: ImportedModel, calibration: CalibrationInputs, progress: (Int, Int) -> Void
 ) throws(EdgeQError) -> [String: ActivationStatistics] {
-    guard !images.isEmpty else { throw EdgeQError(.invalidInput, "no calibration images") }
     let model = try Model(bytes: serializeEQM(float.graph, weights: float.weights)).observingEveryActivation()
     let observed = model.graph
     let interpreter = try Interpreter(model: model)
-    let size = interpreter.inputShape[1]
     var statistics = [ActivationStatistics](repeating: ActivationStatistics(), count: observed.outputs.count)
-    var used = 0
-    for (n, path) in images.enumerated() {
-        let image: RGBImage
-        do throws(EdgeQError) {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw EdgeQError(.io, "cannot read '" + path + "'")
-            }
-            image = try decodeImage([UInt8](data))
-        } catch {
-            guard skipBad else {
-                throw EdgeQError(error.kind, path + ": " + error.message + " (--skip-bad skips such images)")
-            }
-            report("warning: skipping " + path + ": " + error.message)
-            continue
-        }
-        let pixels = imageNetInputNHWC(image, size: size)
-        let input = interpreter.input()
-        for i in pixels.indices { input[i] = pixels[i] }
-        interpreter.invoke()
-        for (i, _) in observed.outputs.enumerated() {
+    try calibration.forEach(into: interpreter, progress: progress) { path throws(EdgeQError) in
+        for i in observed.outputs.indices {
             let values = interpreter.output(i)
-            do {
+            do throws(CalibrationError) {
                 try values.withUnsafeBufferPointer { buffer throws(CalibrationError) in try statistics[i].observe(buffer) }
             } catch {
                 throw EdgeQError(.invalidInput, path + ": tensor '" + observed.tensors[observed.outputs[i]].name
                     + "': " + error.description)
             }
         }
-        used += 1
-        progress(n + 1, images.count)
     }
-    guard used > 0 else { throw EdgeQError(.invalidInput, "none of the " + String(images.count) + " calibration images could be decoded") }
     var byName: [String: ActivationStatistics] = [:]
     for (i, t) in observed.outputs.enumerated() { byName[observed.tensors[t].name] = statistics[i] }
     return byName

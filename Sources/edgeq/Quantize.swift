@@ -24,12 +24,15 @@ let quantize = Command(
           --table OUT.tsv     also write the chosen ranges as an editable table (tensor, lo, hi, method)
           --table-in IN.tsv   quantize with the ranges of a table instead of calibrating; a tensor without a
                               line stays float32
+          --bias-correction on|off
+                              empirical bias correction: shift each int8 layer's bias so that its mean
+                              output on the calibration images matches float's (default: on with --calib)
         """,
     run: { arguments throws(EdgeQError) in
         let args = try Arguments(
             arguments,
             options: ["--calib", "-o", "--output", "--method", "--percentile", "--calib-limit", "--keep-float",
-                      "--table", "--table-in"],
+                      "--table", "--table-in", "--bias-correction", "--search", "--equalize"],
             switches: ["--skip-bad", "--per-tensor"])
         let usage = "usage: edgeq quantize MODEL.onnx (--calib DIR | --table-in RANGES.tsv) -o OUT.eqm"
         guard args.positionals.count == 1, let output = args.value("-o") ?? args.value("--output") else {
@@ -42,6 +45,9 @@ let quantize = Command(
         var options = QuantizationOptions()
         options.perTensorWeights = args.has("--per-tensor")
         options.keepFloat = args.all("--keep-float")
+        options.rangeSearchImages = try args.int("--search", default: 0, range: 0...1_000_000)
+        options.biasCorrection = try onOff(args, "--bias-correction", default: false)
+        options.crossLayerEqualization = try onOff(args, "--equalize", default: false)
 
         let source: RangeSource
         if let tablePath = args.value("--table-in") {
@@ -59,12 +65,12 @@ let quantize = Command(
         }
 
         let onnx = try Platform.readBytes(modelPath)
-        var progress: Progress? = nil
+        var progress: (stage: String, line: Progress)? = nil
         let result = try quantizeONNX(
             onnx, ranges: source, options: options, report: { Platform.printError($0) },
-            progress: { done, total in
-                if progress == nil { progress = Progress(label: "calibrate", total: total) }
-                progress!.update(done)
+            progress: { stage, done, total in
+                if progress?.stage != stage { progress = (stage, Progress(label: stage, total: total)) }
+                progress!.line.update(done)
             })
         let bytes = serializeEQM(result.model.graph, weights: result.model.weights)
         let interpreter = try Interpreter(model: try Model(bytes: bytes))
@@ -93,5 +99,14 @@ func rangeMethod(_ args: Arguments) throws(EdgeQError) -> RangeMethod {
         return .percentile(p)
     case let other:
         throw EdgeQError(.invalidArgument, "--method is minmax, percentile, entropy or mse, not '" + other + "'")
+    }
+}
+
+func onOff(_ args: Arguments, _ option: String, default value: Bool) throws(EdgeQError) -> Bool {
+    switch args.value(option) {
+    case nil: return value
+    case "on": return true
+    case "off": return false
+    case let other?: throw EdgeQError(.invalidArgument, option + " is on or off, not '" + other + "'")
     }
 }
