@@ -455,7 +455,7 @@ func benchCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQErro
     Platform.print("peak RSS:   " + String(peak) + " KiB")
 }
 
-func median(_ values: [Double]) -> Double {
+public func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     let n = sorted.count
     return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2

@@ -50,7 +50,7 @@ final class BinaryKernelTests: XCTestCase {
     }
 
     func testSignDefinition() {
-        XCTAssertEqual([0, -0.0, 1e-45, -1e-45, 3, -.infinity].map(ref_b1_sign), [0, 0, 1, -1, 1, -1])
+        XCTAssertEqual([0, -0.0, 1e-45, -1e-45, 3, -.infinity, .nan, -.nan].map(ref_b1_sign), [0, 0, 1, -1, 1, -1, 1, 1])
         XCTAssertEqual(ref_b1_sign(5, zeroPoint: 5), 0)
         XCTAssertEqual(ref_b1_sign(-128, zeroPoint: 127), -1)
         XCTAssertEqual(ref_b1_sign(127, zeroPoint: -128), 1)

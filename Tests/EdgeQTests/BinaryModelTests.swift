@@ -1,5 +1,6 @@
 import EdgeQ
 import EdgeQCLI
+import Foundation
 import XCTest
 
 @testable import EdgeQQuantizer
@@ -53,6 +54,22 @@ final class BinaryModelTests: XCTestCase {
             XCTAssertTrue(line.contains(" binary "), String(line))
             XCTAssertTrue(line.contains("b1_conv_f32_4x8"), String(line))
         }
+    }
+
+    /// The microbenchmark runs every variant and writes models that `edgeq bench` takes (speed is not asserted).
+    func testMicrobenchTimesEveryVariant() throws {
+        let directory = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try TestData.run(["microbench", "--runs", "2", "--warmup", "0", "--dir", directory.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        for kernel in ["f32_conv1x1_gemm_6x16", "i8_conv1x1_gemm_6x8c4", "f32_conv_gemm_6x16", "i8_conv_gemm_6x8c4"] {
+            XCTAssertTrue(result.stdout.contains(kernel), result.stdout)
+        }
+        XCTAssertEqual(result.stdout.components(separatedBy: "b1_conv_f32_4x8").count - 1, 2, result.stdout)
+        let bench = try TestData.run(["bench", directory.appendingPathComponent("conv3x3-binary.eqm").path,
+                                      "--runs", "1", "--layers"])
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        XCTAssertTrue(bench.stdout.contains("b1_conv_f32_4x8"), bench.stdout)
     }
 
     func testSignBeforeFloatWeightsIsUnsupported() throws {

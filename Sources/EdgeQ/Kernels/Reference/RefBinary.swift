@@ -2,10 +2,10 @@
 // as possible, against which the bit-packed kernel is tested bit for bit. It reads unpacked OHWI signs and the
 // input values themselves (no bits), so testing the kernel against it also tests both packings and the padding.
 
-/// sign(x) as BinaryConv2D defines it: 0 for ±0 (ONNX Sign), else −1 or +1 by the sign bit (so a NaN counts
-/// by its sign bit, where ONNX would propagate it).
+/// sign(x) as BinaryConv2D defines it: ONNX Sign (−1 below 0, 0 for ±0, +1 above), and +1 for NaN (which
+/// ONNX would propagate).
 public func ref_b1_sign(_ x: Float) -> Int32 {
-    x == 0 ? 0 : x.sign == .minus ? -1 : 1
+    x < 0 ? -1 : x == 0 ? 0 : 1
 }
 
 /// The sign of an int8 activation's real value scale·(q − z).
