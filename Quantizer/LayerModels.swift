@@ -4,7 +4,8 @@ import EdgeQCalibration
 /// One convolution layer as a model of its own in float32, int8 and binary, for `edgeq microbench`: built
 /// through the importer's own rewrites and emission (packing, int8 quantization with a fixed range table,
 /// Sign → Conv binarization), with fixed pseudo-random weights. The int8 model is quantize → int8 conv →
-/// dequantize; the binary one reads and writes float32, as a binary layer between batch norms does.
+/// dequantize; the binary one reads and writes float32, as a binary layer between batch norms does, and
+/// "binary-i8" is the same binary layer reading and writing int8 with the int8 model's quantization.
 /// Padding is kernel / 2 on every side (MobileNetV2's).
 public func singleConvolutionModels(
     height: Int, width: Int, inputChannels: Int, outputChannels: Int, kernel: Int, stride: Int
@@ -50,9 +51,26 @@ public func singleConvolutionModels(
     let plan = QuantizationPlan(float, ranges: ranges, options: QuantizationOptions())
     var binary = graph(binary: true)
     try! binary.binarize()  // Sign feeds the ±α convolution only: nothing for binarize to refuse
+    let binaryModel = binary.emit(producer: producer)
+    // quantize → the binary convolution on int8 → dequantize, with the binary model's constants.
+    var int8Binary = binaryModel
+    let nodes = binaryModel.graph.nodes
+    func add(_ t: TensorInfo) -> Int {
+        int8Binary.graph.tensors.append(t)
+        return int8Binary.graph.tensors.count - 1
+    }
+    let (x, y) = (nodes[0].inputs[0], nodes[0].outputs[0])
+    let xq = add(TensorInfo(name: "x:int8", dtype: .int8, quant: plan.quantization[0]!))
+    let yq = add(TensorInfo(name: "y:int8", dtype: .int8, quant: plan.quantization[float.outputs[0]]!))
+    int8Binary.graph.nodes = [
+        Node(name: "x:quantize", op: .quantize, inputs: [x], outputs: [xq]),
+        Node(name: nodes[0].name, op: nodes[0].op, inputs: [xq] + nodes[0].inputs.dropFirst(), outputs: [yq]),
+        Node(name: "y:dequantize", op: .dequantize, inputs: [yq], outputs: [y]),
+    ]
     return [
         ("f32", float.emit(producer: producer)),
         ("i8", float.emit(producer: producer, quantization: plan)),
-        ("binary", binary.emit(producer: producer)),
+        ("binary", binaryModel),
+        ("binary-i8", int8Binary),
     ]
 }

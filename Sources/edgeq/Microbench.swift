@@ -11,14 +11,15 @@ let microbench = Command(
 
         Builds two layers, each as a float32, an int8 and a binary model of its own (fixed pseudo-random
         weights; the binary one is Sign then a convolution with weights ±α per output channel, float32 in and
-        out), and times the convolution step alone, on one thread: median and minimum over the runs. The int8
-        model's quantize and dequantize steps are not timed.
+        out; binary-i8 the same layer reading and writing int8 like the int8 one), and times the convolution
+        step alone, on one thread: median and minimum over the runs. Quantize and dequantize steps are not
+        timed.
           1x1: 56x56x128 -> 128 (a MobileNetV2 expansion / projection size)
           3x3: 28x28x128 -> 128, stride 1, padding 1
 
           --runs N     timed runs of each layer (default 200)
           --warmup N   untimed runs first (default 20)
-          --dir DIR    also write the six models as DIR/conv1x1-f32.eqm ... DIR/conv3x3-binary.eqm;
+          --dir DIR    also write the eight models as DIR/conv1x1-f32.eqm ... DIR/conv3x3-binary-i8.eqm;
                        'edgeq bench MODEL --layers' times every step of one of them
         """,
     run: { arguments throws(EdgeQError) in
@@ -31,7 +32,7 @@ let microbench = Command(
             ("conv3x3", "28x28x128 -> 128", singleConvolutionModels(
                 height: 28, width: 28, inputChannels: 128, outputChannels: 128, kernel: 3, stride: 1)),
         ]
-        Platform.print(padRight("layer", 26) + padRight("dtype", 8) + padRight("kernel", 24) + padLeft("median ms", 10)
+        Platform.print(padRight("layer", 26) + padRight("dtype", 10) + padRight("kernel", 24) + padLeft("median ms", 10)
             + padLeft("min ms", 9) + padLeft("GMAC/s", 9) + padLeft("vs i8", 7) + padLeft("vs f32", 8))
         for (name, shape, models) in layers {
             var medians: [String: Double] = [:]
@@ -62,7 +63,7 @@ let microbench = Command(
                 let ms = median(times)
                 medians[dtype] = ms
                 func ratio(_ other: String) -> String { medians[other].map { fixed($0 / ms, 2) + "x" } ?? "" }
-                Platform.print(padRight(name + " " + shape, 26) + padRight(dtype, 8)
+                Platform.print(padRight(name + " " + shape, 26) + padRight(dtype, 10)
                     + padRight(interpreter.steps[step].kernel, 24) + padLeft(fixed(ms, 3), 10)
                     + padLeft(fixed(times.min()!, 3), 9)
                     + padLeft(fixed(Double(interpreter.steps[step].macs) / ms / 1e6, 1), 9)

@@ -66,6 +66,7 @@ final class BinaryModelTests: XCTestCase {
             XCTAssertTrue(result.stdout.contains(kernel), result.stdout)
         }
         XCTAssertEqual(result.stdout.components(separatedBy: "b1_conv_f32_4x8").count - 1, 2, result.stdout)
+        XCTAssertEqual(result.stdout.components(separatedBy: "b1_conv_i8_4x8").count - 1, 2, result.stdout)
         let bench = try TestData.run(["bench", directory.appendingPathComponent("conv3x3-binary.eqm").path,
                                       "--runs", "1", "--layers"])
         XCTAssertEqual(bench.status, 0, bench.stderr)
