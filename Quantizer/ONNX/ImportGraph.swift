@@ -27,6 +27,10 @@ struct ImportGraph {
     enum Op {
         /// weights OIHW, bias [Cout].
         case conv(Conv2DParams, weights: [Float], bias: [Float])
+        /// ONNX Sign: only ever the input of a convolution that `binarize` turns into a binary one.
+        case sign
+        /// A convolution of sign(x) (groups 1) whose weights OIHW are ±α[o] per output channel (BINARY.md).
+        case binaryConv(Conv2DParams, weights: [Float], bias: [Float])
         /// weights [M][K], bias [M].
         case fullyConnected(Activation, weights: [Float], bias: [Float])
         /// b is the second input, or `constant`.
@@ -149,6 +153,8 @@ extension ImportGraph {
         switch (nodes[index].op, nodes[source].op) {
         case (.scaleShift(let scale, let shift), .conv(let params, var weights, var bias))
         where params.activation == .none:
+            // Scaling a channel's weights ±α by one factor keeps them ±α' (the two products round alike), so a
+            // batch norm after a binary convolution folds before `binarize` recognizes it.
             let perChannel = weights.count / bias.count
             for channel in bias.indices {
                 for k in (channel * perChannel)..<((channel + 1) * perChannel) { weights[k] *= scale[channel] }
@@ -166,6 +172,45 @@ extension ImportGraph {
             return false
         }
         return true
+    }
+}
+
+// MARK: Binary convolutions
+
+extension ImportGraph {
+    /// `Sign → Conv` (groups 1) whose weights take only the values ±α[o] in each output channel o becomes one
+    /// binary convolution of Sign's input (Kernels/Binary/BINARY.md); runs after `fuse`, so a folded batch
+    /// norm and a fused activation come along. A Sign still used by anything else is unsupported.
+    mutating func binarize() throws(EdgeQError) {
+        var producer = [Int?](repeating: nil, count: tensors.count)
+        for (index, node) in nodes.enumerated() where !node.isRemoved { producer[node.output] = index }
+        for index in nodes.indices where !nodes[index].isRemoved {
+            guard case .conv(let params, let weights, let bias) = nodes[index].op, params.groups == 1,
+                let source = producer[nodes[index].inputs[0]], case .sign = nodes[source].op,
+                Self.isBinary(weights, outputChannels: bias.count)
+            else { continue }
+            nodes[index].op = .binaryConv(params, weights: weights, bias: bias)
+            nodes[index].inputs = nodes[source].inputs
+        }
+        var used = Set(outputs)
+        for node in nodes where !node.isRemoved { used.formUnion(node.inputs) }
+        for node in nodes where !node.isRemoved && used.contains(node.output) {
+            guard case .sign = node.op else { continue }
+            throw EdgeQError(
+                .unsupported,
+                "Sign node '\(node.name)' feeds something other than a convolution (group 1) whose weights are "
+                    + "±α per output channel; EdgeQ runs Sign only as the input of such a binary convolution")
+        }
+    }
+
+    /// Every weight of output channel o has the same magnitude α[o] (0 included: an all-zero channel).
+    static func isBinary(_ weights: [Float], outputChannels: Int) -> Bool {
+        let perChannel = weights.count / outputChannels
+        return (0..<outputChannels).allSatisfy { o in
+            let channel = weights[(o * perChannel)..<((o + 1) * perChannel)]
+            let alpha = abs(channel.first!)
+            return alpha.isFinite && channel.allSatisfy { abs($0) == alpha }
+        }
     }
 }
 
@@ -239,6 +284,11 @@ extension ImportGraph {
                     operands.append(constant("bias", [bias.count], biasLayout, biasValues))
                 }
                 emit(.conv2d(params), operands)
+            case .binaryConv(let params, let weights, let bias):
+                operands += Self.addBinaryWeights(&builder, node.name, params: params, weights: weights, bias: bias)
+                emit(.binaryConv2d(params), operands)
+            case .sign:
+                preconditionFailure("binarize leaves no Sign in use")
             case .fullyConnected(let activation, let weights, let bias):
                 let k = weights.count / bias.count
                 if int8 {
@@ -318,6 +368,31 @@ extension ImportGraph {
             )
         }
         return ([outputChannels, kh, kw, k / (kh * kw)], .plain, ohwi, .plain, bias)
+    }
+
+    /// The sign bits (binaryPacked64), multiplier α[o] and bias of a binary convolution whose OIHW weights are
+    /// ±α[o]; returns the three constants' tensors.
+    static func addBinaryWeights(
+        _ builder: inout GraphBuilder, _ name: String, params: Conv2DParams, weights: [Float], bias: [Float]
+    ) -> [Int] {
+        let outputChannels = bias.count
+        let (ohwi, _) = ohwiWeights(params, weights, outputChannels: outputChannels)
+        let taps = params.kernelHeight * params.kernelWidth
+        let perChannel = ohwi.count / outputChannels
+        let packed = packBinaryWeights(
+            signs: ohwi.map { $0 < 0 ? -1 : 1 }, outputChannels: outputChannels, taps: taps,
+            inputChannels: perChannel / taps)
+        let signs = packed.withUnsafeBytes {
+            builder.addConstant(
+                name: name + ".weight", dtype: .binary,
+                shape: [outputChannels, params.kernelHeight, params.kernelWidth, perChannel / taps],
+                layout: .binaryPacked64, bytes: $0)
+        }
+        let alpha = (0..<outputChannels).map { abs(ohwi[$0 * perChannel]) }
+        return [
+            signs, builder.addConstant(name: name + ".multiplier", shape: [outputChannels], values: alpha),
+            builder.addConstant(name: name + ".bias", shape: [outputChannels], values: bias),
+        ]
     }
 
     /// The int8 weight and folded int32 bias of a convolution (groups 1 or depthwise) or fully connected layer

@@ -21,6 +21,7 @@ extension ONNXImporter {
         case "Split": try lowerSplit(node)
         case "Add", "Sub", "Mul", "Div": try lowerArithmetic(node)
         case "Conv": try lowerConv(node)
+        case "Sign": try lowerSign(node)
         case "BatchNormalization": try lowerBatchNormalization(node)
         case "Relu", "Sigmoid", "HardSigmoid", "HardSwish", "Clip": try lowerActivation(node)
         case "GlobalAveragePool", "ReduceMean": try lowerAveragePool(node)
@@ -511,6 +512,12 @@ extension ONNXImporter {
         default:
             throw EdgeQError(.invalidModel, "invalid auto_pad '\(autoPad)'")
         }
+    }
+
+    /// Kept as a node for `ImportGraph.binarize`, which folds it into the binary convolutions it feeds.
+    private mutating func lowerSign(_ node: NodeContext) throws(EdgeQError) {
+        let (x, dims) = try activationInput(node, 0)
+        try addNode(node, .sign, inputs: [x], dims: dims)
     }
 
     private mutating func lowerBatchNormalization(_ node: NodeContext) throws(EdgeQError) {

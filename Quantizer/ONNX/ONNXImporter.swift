@@ -18,6 +18,7 @@ func importONNXGraph(_ bytes: [UInt8]) throws(EdgeQError) -> (ImportGraph, produ
     var importer = ONNXImporter(opset: try defaultDomainOpset(model))
     try importer.importGraph(graph)
     importer.graph.fuse()
+    try importer.graph.binarize()
     let producer = model.producerName + (model.producerVersion.isEmpty ? "" : " " + model.producerVersion)
     return (importer.graph, "EdgeQ ONNX import (IR \(model.irVersion), opset \(importer.opset), from \(producer))")
 }

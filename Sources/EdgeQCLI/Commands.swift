@@ -455,7 +455,7 @@ func benchCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQErro
     Platform.print("peak RSS:   " + String(peak) + " KiB")
 }
 
-func median(_ values: [Double]) -> Double {
+public func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     let n = sorted.count
     return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
@@ -472,7 +472,7 @@ func inspectCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQEr
     for step in interpreter.steps where kernels[step.node] == nil { kernels[step.node] = step.kernel }
     Platform.print("model: " + path + (graph.producer.isEmpty ? "" : "  (" + graph.producer + ")"))
     Platform.print(padLeft("#", 4) + "  " + padRight("layer", 36) + padRight("op", 18) + padRight("kernel", 30)
-        + padRight("output", 18) + padRight("dtype", 6) + padLeft("MMACs", 9) + padLeft("params", 10))
+        + padRight("output", 18) + padRight("dtype", 7) + padLeft("MMACs", 8) + padLeft("params", 10))
     var totalMacs = 0
     var totalParameterBytes = 0
     for (n, node) in graph.nodes.enumerated() {
@@ -482,11 +482,14 @@ func inspectCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQEr
         totalMacs += macs
         totalParameterBytes += parameterBytes
         let output = node.outputs[0]
+        // A layer's dtype is its output's, except that binary layers (whatever they read and write) say so.
+        var dtype = graph.tensors[output].dtype
+        if case .binaryConv2d = node.op { dtype = graph.tensors[node.inputs[1]].dtype }
         Platform.print(
             padLeft(String(n), 4) + "  " + padRight(node.name, 36) + padRight(node.op.name, 18)
                 + padRight(kernels[n] ?? (node.op.isViewOrConcat ? "(view)" : "-"), 30)
-                + padRight(describe(interpreter.shapes[output]), 18) + padRight(graph.tensors[output].dtype.name, 6)
-                + padLeft(fixed(Double(macs) / 1e6, 2), 9) + padLeft(String(parameterBytes), 10))
+                + padRight(describe(interpreter.shapes[output]), 18) + padRight(dtype.name, 7)
+                + padLeft(fixed(Double(macs) / 1e6, 2), 8) + padLeft(String(parameterBytes), 10))
     }
     let input = graph.inputs.map { describe(interpreter.shapes[$0]) }.joined(separator: ", ")
     let output = graph.outputs.map { describe(interpreter.shapes[$0]) }.joined(separator: ", ")

@@ -44,4 +44,4 @@ let convert = Command(
                 + " layers, arena " + String(interpreter.arenaBytes) + " bytes")
     })
 
-exit(edgeqMain(Array(CommandLine.arguments.dropFirst()), commands: [convert, quantize, demo] + runtimeCommands(loader: loader)))
+exit(edgeqMain(Array(CommandLine.arguments.dropFirst()), commands: [convert, quantize, demo, microbench] + runtimeCommands(loader: loader)))

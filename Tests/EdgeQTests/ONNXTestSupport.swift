@@ -106,6 +106,8 @@ struct ReferenceGraphEvaluator {
             switch node.op {
             case .conv2d(let params):
                 y = convolution(x, tensors[node.inputs[0]].shape, output, params, node.inputs[1], node.inputs[2])
+            case .binaryConv2d(let params):
+                y = binaryConvolution(x, tensors[node.inputs[0]].shape, output, params, node.inputs)
             case .fullyConnected(let activation):
                 let weights = constant(node.inputs[1])
                 let bias = constant(node.inputs[2])
@@ -150,6 +152,28 @@ struct ReferenceGraphEvaluator {
         }
     }
 
+    /// `ref_b1_conv` (the definition in plain loops) on the unpacked signs.
+    private func binaryConvolution(_ x: [Float], _ input: [Int], _ output: [Int], _ p: Conv2DParams, _ inputs: [Int])
+        -> [Float]
+    {
+        let g = ConvGeometry(p, input: input, outputChannels: output[3])
+        let range = tensors[inputs[1]].data!
+        let words = model.weights[range.offset..<(range.offset + range.length)].withUnsafeBytes { buffer in
+            (0..<(range.length / 8)).map { buffer.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) }
+        }
+        let signs = unpackBinaryWeights(
+            words, outputChannels: g.outputChannels, taps: p.kernelHeight * p.kernelWidth,
+            inputChannels: g.inputChannels)
+        var y = [Float](repeating: 0, count: output.reduce(1, *))
+        y.withUnsafeMutableBufferPointer { out in
+            ref_b1_conv(
+                input: .float32(x), inputPixelStride: g.inputChannels, geometry: g, signs: signs,
+                multipliers: constant(inputs[2]), biases: constant(inputs[3]),
+                output: .float32(out.baseAddress!, activation: p.activation), outputPixelStride: g.outputChannels)
+        }
+        return y
+    }
+
     /// Direct convolution with the weights unpacked to OHWI [Cout][KH][KW][Cin/groups].
     private func convolution(
         _ x: [Float], _ input: [Int], _ output: [Int], _ p: Conv2DParams, _ weightTensor: Int, _ biasTensor: Int
@@ -168,8 +192,8 @@ struct ReferenceGraphEvaluator {
             }
         case .plain, .biasPadded16:
             weights = stored
-        case .gemmI8C4:
-            preconditionFailure("the plain evaluator runs float32 graphs")
+        case .gemmI8C4, .binaryPacked64:
+            preconditionFailure("the plain evaluator runs float32 graphs; binary ones by binaryConvolution")
         }
         let bias = constant(biasTensor)
         var y = [Float](repeating: 0, count: outputHeight * outputWidth * outputChannels)

@@ -26,7 +26,7 @@ public enum EQM {
 
     enum Opcode: UInt16 {
         case conv2d = 1, fullyConnected, add, mul, concat, slice, globalAveragePool, activation, reshape, quantize,
-            dequantize
+            dequantize, binaryConv2d
     }
 
     /// CRC-32 of the file with the checksum field read as zero.
@@ -42,6 +42,8 @@ public enum EQM {
 /// The bytes a constant of `layout` with logical `shape` and `dtype` must occupy.
 public func storedByteCount(dtype: DType, layout: WeightLayout, shape: [Int]) -> Int? {
     let elements = shape.reduce(1, *)
+    // Packed signs exist only in their one layout.
+    guard (dtype == .binary) == (layout == .binaryPacked64) else { return nil }
     switch layout {
     case .plain:
         return elements * dtype.byteSize
@@ -57,6 +59,10 @@ public func storedByteCount(dtype: DType, layout: WeightLayout, shape: [Int]) ->
     case .gemmI8C4:
         guard shape.count == 2, dtype == .int8 else { return nil }
         return (shape[0] + 15) / 16 * 16 * ((shape[1] + 3) / 4 * 4)
+    case .binaryPacked64:
+        guard shape.count == 4 else { return nil }
+        return binaryPacked64ByteCount(
+            outputChannels: shape[0], taps: shape[1] * shape[2], inputChannels: shape[3])
     }
 }
 
@@ -145,10 +151,12 @@ public func serializeEQM(_ graph: ModelGraph, weights: [UInt8]) -> [UInt8] {
 private func encode(_ op: Operator) -> (EQM.Opcode, [Int], [Float]) {
     func act(_ a: Activation) -> ([Int], [Float]) { ([Int(a.kind.rawValue)], [a.a, a.b]) }
     switch op {
-    case .conv2d(let p):
+    case .conv2d(let p), .binaryConv2d(let p):
         let (ai, af) = act(p.activation)
+        let opcode: EQM.Opcode
+        if case .conv2d = op { opcode = .conv2d } else { opcode = .binaryConv2d }
         return (
-            .conv2d,
+            opcode,
             [p.kernelHeight, p.kernelWidth, p.strideHeight, p.strideWidth, p.dilationHeight, p.dilationWidth,
              p.padTop, p.padLeft, p.padBottom, p.padRight, p.groups] + ai, af
         )
@@ -376,7 +384,7 @@ private func decode(_ opcode: EQM.Opcode, ints: [Int], floats: [Float], node: St
         return Activation(kind, floats[0], floats[1])
     }
     switch opcode {
-    case .conv2d:
+    case .conv2d, .binaryConv2d:
         let act = try activation(11)
         let p = Conv2DParams(
             kernelHeight: ints[0], kernelWidth: ints[1], strideHeight: ints[2], strideWidth: ints[3],
@@ -386,7 +394,11 @@ private func decode(_ opcode: EQM.Opcode, ints: [Int], floats: [Float], node: St
             p.dilationHeight >= 1, p.dilationWidth >= 1, p.padTop >= 0, p.padLeft >= 0, p.padBottom >= 0,
             p.padRight >= 0, p.groups >= 1, ints[0...10].allSatisfy({ $0 <= 1 << 16 })
         else { throw bad() }
-        return .conv2d(p)
+        guard opcode == .binaryConv2d else { return .conv2d(p) }
+        guard p.groups == 1 else {
+            throw EdgeQError(.invalidModel, "node '" + node + "': a BinaryConv2D has groups 1, not " + String(p.groups))
+        }
+        return .binaryConv2d(p)
     case .fullyConnected: return .fullyConnected(try activation(0))
     case .add: return .add(try activation(0))
     case .activation: return .activation(try activation(0))

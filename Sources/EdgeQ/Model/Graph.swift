@@ -6,11 +6,17 @@ public enum DType: UInt8 {
     case int8 = 2
     case int32 = 3
     case uint8 = 4
+    /// Signs packed one bit per value (1 = negative, Larq's convention): binary convolution weights only, in
+    /// the binaryPacked64 layout, which alone defines their size (Kernels/Binary/BINARY.md).
+    case binary = 5
 
+    /// Bytes per element; 0 for `binary`, whose bits only the binaryPacked64 layout sizes (storedByteCount).
+    /// Activations are never binary (shape inference rejects them), so arena sizes never see the 0.
     public var byteSize: Int {
         switch self {
         case .float32, .int32: return 4
         case .int8, .uint8: return 1
+        case .binary: return 0
         }
     }
 
@@ -20,6 +26,7 @@ public enum DType: UInt8 {
         case .int8: return "i8"
         case .int32: return "i32"
         case .uint8: return "u8"
+        case .binary: return "binary"
         }
     }
 }
@@ -31,6 +38,9 @@ public enum WeightLayout: UInt8 {
     case depthwiseHWC = 2    // logical [C][KH][KW], stored [KH][KW][C]
     case biasPadded16 = 3    // logical [Cout], stored [ceil(Cout/16)*16], zero padded
     case gemmI8C4 = 4        // int8 logical [Cout][K], stored [ceil(Cout/16)][ceil(K/4)][16][4], zero padded
+    /// binary logical [Cout][KH][KW][Cin] signs, stored as u64 words [ceil(Cout/8)][KH*KW*ceil(Cin/64)][8],
+    /// zero padded (BinaryWeightPacking.swift)
+    case binaryPacked64 = 5
 
     public var name: String {
         switch self {
@@ -39,6 +49,7 @@ public enum WeightLayout: UInt8 {
         case .depthwiseHWC: return "dwHWC"
         case .biasPadded16: return "bias16"
         case .gemmI8C4: return "i8c4"
+        case .binaryPacked64: return "b64c8"
         }
     }
 }
@@ -135,6 +146,11 @@ public enum Operator: Equatable {
     /// inputs: x [1,H,W,Cin], weights, bias. Weight layout by kind: groups == 1 → gemmPacked16 (logical
     /// [Cout][KH*KW*Cin]); depthwise → depthwiseHWC; other grouped → plain OHWI. Bias biasPadded16 or plain.
     case conv2d(Conv2DParams)
+    /// XNOR-Net convolution (groups 1): inputs x [1,H,W,Cin] float32 or int8, weights binary binaryPacked64
+    /// (logical [Cout][KH][KW][Cin] signs), multiplier and bias float32 plain [Cout]. y[o] = act(multiplier[o]
+    /// · Σ sign(x)·sign(w) + bias[o]) over the taps inside the input, sign(0) = 0 (ONNX Sign, whose padding
+    /// is 0). Output float32, or int8 (its tensor's scale and zero point). Kernels/Binary/BINARY.md.
+    case binaryConv2d(Conv2DParams)
     /// inputs: x [1,K] or [1,1,1,K], weights gemmPacked16 (logical [M][K]), bias biasPadded16 → [1,M].
     case fullyConnected(Activation)
     /// inputs: a, b of the same shape, or b broadcast over pixels ([1,1,1,C]).
@@ -157,6 +173,7 @@ public enum Operator: Equatable {
     public var name: String {
         switch self {
         case .conv2d: return "Conv2D"
+        case .binaryConv2d: return "BinaryConv2D"
         case .fullyConnected: return "FullyConnected"
         case .add: return "Add"
         case .mul: return "Mul"

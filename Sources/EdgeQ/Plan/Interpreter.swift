@@ -118,7 +118,7 @@ public final class Interpreter {
                     inputs: node.inputs.map { UnsafeRawPointer(pointer($0)) }, inputViews: node.inputs.map(view),
                     inputQuant: node.inputs.map { graph.tensors[$0].quant },
                     output: pointer(output), outputView: view(output), outputQuant: graph.tensors[output].quant,
-                    geometry: geometry,
+                    outputDType: graph.tensors[output].dtype, geometry: geometry,
                     activation: node.op.fusedActivation, scratch: scratch, scratchPerWorker: scratchPerWorker)
                 steps.append(PlannedStep(node: n, kernel: entry.name, macs: geometry?.macs ?? 0,
                     work: entry.bind(arguments)))
@@ -133,7 +133,7 @@ public final class Interpreter {
 
     public static func geometry(_ node: Node, _ shapes: [[Int]]) -> ConvGeometry? {
         switch node.op {
-        case .conv2d(let p):
+        case .conv2d(let p), .binaryConv2d(let p):
             return ConvGeometry(p, input: shapes[node.inputs[0]], outputChannels: shapes[node.outputs[0]][3])
         case .fullyConnected:
             return ConvGeometry(inputHeight: 1, inputWidth: 1, inputChannels: shapes[node.inputs[0]].last!,
@@ -205,7 +205,7 @@ public final class Interpreter {
 extension Operator {
     var fusedActivation: Activation {
         switch self {
-        case .conv2d(let p): return p.activation
+        case .conv2d(let p), .binaryConv2d(let p): return p.activation
         case .fullyConnected(let a), .add(let a), .activation(let a): return a
         default: return .none
         }

@@ -11,6 +11,7 @@ public struct KernelArguments {
     public var output: UnsafeMutableRawPointer
     public var outputView: TensorView
     public var outputQuant: QuantParams
+    public var outputDType: DType
     public var geometry: ConvGeometry?
     public var activation: Activation
     /// Worker 0's scratch; each worker has `scratchPerWorker` floats of its own, one after the other.
@@ -253,8 +254,8 @@ struct PlannedCopy {
     let work: KernelWork
 }
 
-/// Every kernel, float and int8: the first row of the node's input dtype that matches runs it.
-public let kernelTable: [KernelEntry] = floatKernelTable + int8KernelTable
+/// Every kernel, float, int8 and binary: the first row of the node's input dtype that matches runs it.
+public let kernelTable: [KernelEntry] = floatKernelTable + int8KernelTable + binaryKernelTable
 
 public func selectKernel(_ op: Operator, _ geometry: ConvGeometry?, dtype: DType) -> KernelEntry? {
     for entry in kernelTable where entry.dtype == dtype && entry.matches(op, geometry) { return entry }

@@ -38,6 +38,7 @@ public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
         let arity: ClosedRange<Int>
         switch node.op {
         case .conv2d, .fullyConnected: arity = 3...3
+        case .binaryConv2d: arity = 4...4
         case .add, .mul: arity = 2...2
         case .concat: arity = 1...1024
         default: arity = 1...1
@@ -67,6 +68,8 @@ public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
         }
         let x = shape(0)
         var result: [Int]
+        let out = graph.tensors[output]
+        var outputDType = node.op.outputDType(int8: int8)
         switch node.op {
         case .conv2d(let p):
             guard x.count == 4 else { throw fail("input must be NHWC, has shape " + describe(x)) }
@@ -95,6 +98,33 @@ public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
             let g = ConvGeometry(p, input: x, outputChannels: cout)
             guard g.outputHeight >= 1, g.outputWidth >= 1 else {
                 throw fail("kernel does not fit the " + describe(x) + " input")
+            }
+            result = [1, g.outputHeight, g.outputWidth, cout]
+        case .binaryConv2d(let p):
+            guard x.count == 4 else { throw fail("input must be NHWC, has shape " + describe(x)) }
+            let cout = operand(1).shape.first ?? 0
+            func expect(_ i: Int, _ dtype: DType, _ layout: WeightLayout, _ expected: [Int], _ what: String)
+                throws(EdgeQError)
+            {
+                let t = operand(i)
+                guard t.isConstant, t.dtype == dtype, t.layout == layout, t.shape == expected else {
+                    throw fail(
+                        what + " '" + t.name + "' must be a " + dtype.name + " " + layout.name + " constant of shape "
+                            + describe(expected) + ", found " + t.dtype.name + " " + t.layout.name + " "
+                            + describe(t.shape))
+                }
+            }
+            try expect(1, .binary, .binaryPacked64, [cout, p.kernelHeight, p.kernelWidth, x[3]], "weights")
+            try expect(2, .float32, .plain, [cout], "multiplier")
+            try expect(3, .float32, .plain, [cout], "bias")
+            let g = ConvGeometry(p, input: x, outputChannels: cout)
+            guard g.outputHeight >= 1, g.outputWidth >= 1 else {
+                throw fail("kernel does not fit the " + describe(x) + " input")
+            }
+            // The output dtype is the layer's choice: float32, or int8 whose clamp holds the activation.
+            outputDType = out.dtype == .int8 ? .int8 : .float32
+            if outputDType == .int8 && ![.none, .relu, .clip].contains(p.activation.kind) {
+                throw fail("an int8 output takes no activation but ReLU or Clip")
             }
             result = [1, g.outputHeight, g.outputWidth, cout]
         case .fullyConnected:
@@ -145,9 +175,7 @@ public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
             }
             result = newShape
         }
-        let out = graph.tensors[output]
         guard !out.isConstant else { throw fail("output is a constant") }
-        let outputDType = node.op.outputDType(int8: int8)
         guard out.dtype == outputDType else {
             throw fail("output '" + out.name + "' must be " + outputDType.name + ", is " + out.dtype.name)
         }
@@ -198,7 +226,7 @@ extension Operator {
     /// Operators whose inputs after the first are weights (constants in a kernel layout).
     var isWeighted: Bool {
         switch self {
-        case .conv2d, .fullyConnected: return true
+        case .conv2d, .fullyConnected, .binaryConv2d: return true
         default: return false
         }
     }

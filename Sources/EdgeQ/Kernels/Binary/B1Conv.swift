@@ -1,0 +1,458 @@
+// Binary (XNOR-Net) convolution: acc = Σ sign(x)·sign(w) over 64 channels at a time as XOR + popcount on
+// bit-packed words, then a per-channel multiplier and bias (BINARY.md beside this file has the maths, the bit
+// convention and the padding rule).
+//
+// A call first packs the input rows its output rows read into `scratch` (the "bit tensor"): per pixel, the sign
+// bits (1 = negative) and the non-zero bits of its channels, 64 to a word, and its count of non-zero channels;
+// rows and columns in the padding are all-zero pixels (count 0). Then for each output pixel
+//   acc = n − 2·Σ popcount((a ^ w) & nz)
+// where n is the window's count of non-zero, in-image values. When n = K = KH·KW·Cin (no padding tap, no exact
+// zero in the window: almost every pixel) `& nz` changes nothing and is skipped: acc = K − 2·Σ popcount(a ^ w).
+// Border pixels and windows holding exact zeros take the masked loop, which is exact with no correction table.
+//
+// Register tile: 4 output pixels (of one output row) x 8 output channels (a binaryPacked64 block), one u64 word
+// per step: the word of each pixel is broadcast to a SIMD4<UInt64>, XORed with the 2 weight vectors and
+// popcounted lane-wise. On AVX2 LLVM lowers `SIMD4<UInt64>.nonzeroBitCount` to the nibble lookup (vpshufb) plus
+// vpsadbw, 9 instructions per 4 words with the XOR and the add; on NEON to cnt + uaddlp. One call per 4 output
+// pixels runs every channel block, choosing the plain or the masked loop once.
+// Measured on this repository's 2-core AMD EPYC (AVX2 code, one thread; `edgeq microbench`): 3x3 28x28x128 ->
+// 128 0.33 ms (int8 1.15, float 1.84); 1x1 56x56x128 -> 128 0.27 ms (int8 0.58, float 0.80). The loop is bound
+// by the lookup popcount (~0.55 cycle per 64-bit word pair); the 1x1 layer's 2 words per output leave the
+// packing and the float epilogue a third of its time. Packing by shifting sign bits (`>> 31`, `<< lane`,
+// `wrappedSum()`) was partly scalarized by LLVM and took 40% of the 1x1 layer; compare + select + OR (below) is
+// vector code. Only prototyped: byte lanes accumulated over words (a SIMD32<UInt8> lane loop of
+// `nonzeroBitCount` does become vpshufb, 8 instead of 9 instructions per word) need ~10 more per accumulator
+// and tile to sum the bytes, more than they save at K <= 18 words.
+// The sums are exact integers, so tiling, the 1..3-pixel remainder and any split of the rows between calls give
+// the same bits.
+
+/// The input of a binary convolution: float32 values, or int8 ones with their zero point (the sign of q − z).
+public enum B1Input {
+    case float32(UnsafePointer<Float>)
+    case int8(UnsafePointer<Int8>, zeroPoint: Int8)
+}
+
+/// Where a binary convolution writes: float32 with a fused activation, or int8 requantized by the one rule of
+/// QUANTIZATION.md (the multipliers and biases then already divided by the output scale).
+public enum B1Output {
+    case float32(UnsafeMutablePointer<Float>, activation: Activation)
+    case int8(UnsafeMutablePointer<Int8>, requantization: I8Requantization)
+}
+
+/// Output pixels per register tile.
+let b1TilePixels = 4
+
+/// The bit tensor of one call in `scratch`: the input rows its output rows read, with the padding, as
+/// `rows` x `width` pixels. Words first (8-byte aligned at the scratch's 64-byte alignment), then counts.
+struct B1Bits {
+    let words: Int             // u64 words per pixel and plane: ceil(Cin/64)
+    let width: Int             // pixels per row: (Wout − 1)·sw + (KW − 1)·dw + 1
+    let signs: UnsafeMutablePointer<UInt64>
+    let nonzero: UnsafeMutablePointer<UInt64>
+    let counts: UnsafeMutablePointer<Int32>        // non-zero channels per pixel
+    let windowCounts: UnsafeMutablePointer<Int32>  // n of each output pixel of the current row
+
+    /// Input rows, padding included, that all output rows of `g` read.
+    static func maximumRows(_ g: ConvGeometry) -> Int {
+        (g.outputHeight - 1) * g.strideHeight + (g.kernelHeight - 1) * g.dilationHeight + 1
+    }
+
+    static func width(_ g: ConvGeometry) -> Int {
+        (g.outputWidth - 1) * g.strideWidth + (g.kernelWidth - 1) * g.dilationWidth + 1
+    }
+
+    static func byteCount(_ g: ConvGeometry) -> Int {
+        let pixels = maximumRows(g) * width(g)
+        return pixels * binaryWordCount(g.inputChannels) * 16 + pixels * 4 + g.outputWidth * 4
+    }
+
+    init(_ g: ConvGeometry, scratch: UnsafeMutableRawPointer) {
+        words = binaryWordCount(g.inputChannels)
+        width = B1Bits.width(g)
+        let pixels = B1Bits.maximumRows(g) * width
+        signs = scratch.assumingMemoryBound(to: UInt64.self)
+        nonzero = signs + pixels * words
+        counts = UnsafeMutableRawPointer(nonzero + pixels * words).assumingMemoryBound(to: Int32.self)
+        windowCounts = counts + pixels
+    }
+}
+
+/// Bytes of `scratch` that `b1_conv_4x8` needs for `geometry`.
+public func b1_conv_scratchByteCount(geometry: ConvGeometry) -> Int { B1Bits.byteCount(geometry) }
+
+/// Which of 8 input values are negative and which non-zero (ONNX Sign: x < 0 → −1, x == 0 → 0, else +1;
+/// NaN compares as neither negative nor zero, so it counts as +1).
+typealias B1Masks = (negative: SIMDMask<SIMD8<Int32>>, nonzero: SIMDMask<SIMD8<Int32>>)
+
+/// An activation the kernel binarizes: float32 values, or int8 ones compared with their zero point.
+protocol B1Source {
+    /// Channels `channel ..< channel + 8` of input pixel `pixel`.
+    func masks(pixel: Int, channel: Int) -> B1Masks
+    /// Channels `channel ..< channel + count` (count < 8), lanes beyond false: nothing past them is read.
+    func masks(pixel: Int, channel: Int, count: Int) -> B1Masks
+}
+
+struct B1FloatSource: B1Source {
+    let input: UnsafePointer<Float>
+    let pixelStride: Int
+
+    @inline(always)
+    func masks(pixel: Int, channel: Int) -> B1Masks {
+        let x = SIMD8<Float>(loading: input + pixel * pixelStride + channel)
+        return (x .< 0, x .!= 0)
+    }
+
+    @inline(always)
+    func masks(pixel: Int, channel: Int, count: Int) -> B1Masks {
+        let x = SIMD8<Float>(loading: input + pixel * pixelStride + channel, count: count)
+        return (x .< 0, x .!= 0)
+    }
+}
+
+struct B1Int8Source: B1Source {
+    let input: UnsafePointer<Int8>
+    let pixelStride: Int
+    let zeroPoint: Int8
+
+    @inline(always)
+    func masks(pixel: Int, channel: Int) -> B1Masks {
+        let v = UnsafeRawPointer(input + pixel * pixelStride + channel).loadUnaligned(as: SIMD8<Int8>.self)
+        var q = SIMD8<Int32>()
+        for i in 0..<8 { q[i] = Int32(v[i]) }
+        let z = SIMD8<Int32>(repeating: Int32(zeroPoint))
+        return (q .< z, q .!= z)
+    }
+
+    @inline(always)
+    func masks(pixel: Int, channel: Int, count: Int) -> B1Masks {
+        let p = input + pixel * pixelStride + channel
+        let z = SIMD8<Int32>(repeating: Int32(zeroPoint))
+        var q = z
+        for i in 0..<count { q[i] = Int32(p[i]) }
+        return (q .< z, q .!= z)
+    }
+}
+
+/// Sign bits (1 = negative) and non-zero bits of 32 values: lane i of mask v goes to bit 8v + i. Compare,
+/// AND with the lanes' bits, OR (vcmpps + vandps + vorps on AVX2), then the 8 lanes ORed by halving. LLVM
+/// partly scalarized the same bits computed by shifting sign bits (`>> 31`, `<< lane`) or by lane loops.
+@inline(always)
+private func b1_bits32(_ m0: B1Masks, _ m1: B1Masks, _ m2: B1Masks, _ m3: B1Masks)
+    -> (signs: UInt32, nonzero: UInt32)
+{
+    let lanes = SIMD8<UInt32>(1, 2, 4, 8, 16, 32, 64, 128)
+    var signs = SIMD8<UInt32>(), nonzero = SIMD8<UInt32>()
+    @inline(always)
+    func add(_ m: B1Masks, _ shift: UInt32) {
+        let bits = lanes &<< shift
+        signs |= SIMD8<UInt32>().replacing(with: bits, where: m.negative)
+        nonzero |= SIMD8<UInt32>().replacing(with: bits, where: m.nonzero)
+    }
+    add(m0, 0)
+    add(m1, 8)
+    add(m2, 16)
+    add(m3, 24)
+    @inline(always)
+    func or(_ x: SIMD8<UInt32>) -> UInt32 {
+        let four = x.lowHalf | x.highHalf
+        let two = four.lowHalf | four.highHalf
+        return two[0] | two[1]
+    }
+    return (or(signs), or(nonzero))
+}
+
+extension B1Bits {
+    /// Packs the input rows that output rows `outputRows` read: buffer row 0 is input row
+    /// outputRows.lowerBound·sh − padTop, buffer column 0 input column −padLeft; pixels outside the input
+    /// are zero (signs 0, non-zero bits 0, count 0).
+    @inline(always)
+    func pack<S: B1Source>(_ source: S, _ g: ConvGeometry, outputRows: Range<Int>) {
+        let rows = (outputRows.count - 1) * g.strideHeight + (g.kernelHeight - 1) * g.dilationHeight + 1
+        let firstRow = outputRows.lowerBound * g.strideHeight - g.padTop
+        let cin = g.inputChannels
+        let fullWords = cin / 64
+        for row in 0..<rows {
+            let iy = firstRow + row
+            for column in 0..<width {
+                let ix = column - g.padLeft
+                let pixel = row * width + column
+                let s = signs + pixel * words, n = nonzero + pixel * words
+                guard iy >= 0, iy < g.inputHeight, ix >= 0, ix < g.inputWidth else {
+                    for j in 0..<words { (s[j], n[j]) = (0, 0) }
+                    counts[pixel] = 0
+                    continue
+                }
+                let inputPixel = iy * g.inputWidth + ix
+                var count = 0
+                for j in 0..<fullWords {
+                    let c = 64 * j
+                    let low = b1_bits32(
+                        source.masks(pixel: inputPixel, channel: c), source.masks(pixel: inputPixel, channel: c + 8),
+                        source.masks(pixel: inputPixel, channel: c + 16),
+                        source.masks(pixel: inputPixel, channel: c + 24))
+                    let high = b1_bits32(
+                        source.masks(pixel: inputPixel, channel: c + 32),
+                        source.masks(pixel: inputPixel, channel: c + 40),
+                        source.masks(pixel: inputPixel, channel: c + 48),
+                        source.masks(pixel: inputPixel, channel: c + 56))
+                    s[j] = UInt64(low.signs) | UInt64(high.signs) << 32
+                    n[j] = UInt64(low.nonzero) | UInt64(high.nonzero) << 32
+                    count += n[j].nonzeroBitCount
+                }
+                if fullWords < words {  // the last, partial word: 8 channels at a time, zero beyond cin
+                    var signWord: UInt64 = 0, nonzeroWord: UInt64 = 0
+                    for half in 0..<2 {
+                        let c = 64 * fullWords + 32 * half
+                        guard c < cin else { break }
+                        func masks(_ i: Int) -> B1Masks {
+                            let first = c + 8 * i
+                            return first + 8 <= cin
+                                ? source.masks(pixel: inputPixel, channel: first)
+                                : source.masks(pixel: inputPixel, channel: first, count: max(cin - first, 0))
+                        }
+                        let bits = b1_bits32(masks(0), masks(1), masks(2), masks(3))
+                        signWord |= UInt64(bits.signs) << UInt64(32 * half)
+                        nonzeroWord |= UInt64(bits.nonzero) << UInt64(32 * half)
+                    }
+                    (s[fullWords], n[fullWords]) = (signWord, nonzeroWord)
+                    count += nonzeroWord.nonzeroBitCount
+                }
+                counts[pixel] = Int32(count)
+            }
+        }
+    }
+}
+
+/// The 4x8 tile's popcount sums: `c[p][h]` holds output channels 4h ..< 4h+4 of pixel p.
+private struct B1Tile4x8 {
+    var c00 = SIMD4<UInt64>(), c01 = SIMD4<UInt64>(), c10 = SIMD4<UInt64>(), c11 = SIMD4<UInt64>()
+    var c20 = SIMD4<UInt64>(), c21 = SIMD4<UInt64>(), c30 = SIMD4<UInt64>(), c31 = SIMD4<UInt64>()
+
+    /// One word: `w` the block's 8 weight words, a0...a3 the pixels' sign words, m0...m3 their non-zero words
+    /// (read only when `masked`, a constant at each inlined call).
+    @inline(always)
+    mutating func accumulate(
+        masked: Bool, w: UnsafePointer<UInt64>, _ a0: UInt64, _ a1: UInt64, _ a2: UInt64, _ a3: UInt64,
+        _ m0: UInt64, _ m1: UInt64, _ m2: UInt64, _ m3: UInt64
+    ) {
+        let w0 = UnsafeRawPointer(w).loadUnaligned(as: SIMD4<UInt64>.self)
+        let w1 = UnsafeRawPointer(w + 4).loadUnaligned(as: SIMD4<UInt64>.self)
+        @inline(always)
+        func count(_ a: UInt64, _ m: UInt64, _ w: SIMD4<UInt64>) -> SIMD4<UInt64> {
+            let x = SIMD4(repeating: a) ^ w
+            return (masked ? x & SIMD4(repeating: m) : x).nonzeroBitCount
+        }
+        c00 &+= count(a0, m0, w0); c01 &+= count(a0, m0, w1)
+        c10 &+= count(a1, m1, w0); c11 &+= count(a1, m1, w1)
+        c20 &+= count(a2, m2, w0); c21 &+= count(a2, m2, w1)
+        c30 &+= count(a3, m3, w0); c31 &+= count(a3, m3, w1)
+    }
+}
+
+/// The popcount sums of up to 4 output pixels whose windows start at buffer word offsets o0...o3, over the
+/// KH·KW·words words of one weight block. A kernel row's taps are one run of KW·words consecutive words with
+/// dilation 1 (neighbouring pixels), else KW runs of `words`.
+@inline(always)
+private func b1_tile(
+    masked: Bool, _ bits: B1Bits, _ g: ConvGeometry, w: UnsafePointer<UInt64>,
+    _ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int
+) -> B1Tile4x8 {
+    let runs = g.dilationWidth == 1 ? 1 : g.kernelWidth
+    let runLength = g.dilationWidth == 1 ? g.kernelWidth * bits.words : bits.words
+    let runStep = g.dilationWidth * bits.words
+    let rowStep = g.dilationHeight * bits.width * bits.words
+    var t = B1Tile4x8()
+    var w = w
+    var rowOffset = 0
+    for _ in 0..<g.kernelHeight {
+        var offset = rowOffset
+        for _ in 0..<runs {
+            let s0 = bits.signs + o0 + offset, s1 = bits.signs + o1 + offset
+            let s2 = bits.signs + o2 + offset, s3 = bits.signs + o3 + offset
+            let n0 = bits.nonzero + o0 + offset, n1 = bits.nonzero + o1 + offset
+            let n2 = bits.nonzero + o2 + offset, n3 = bits.nonzero + o3 + offset
+            for k in 0..<runLength {
+                if masked {
+                    t.accumulate(masked: true, w: w, s0[k], s1[k], s2[k], s3[k], n0[k], n1[k], n2[k], n3[k])
+                } else {
+                    t.accumulate(masked: false, w: w, s0[k], s1[k], s2[k], s3[k], 0, 0, 0, 0)
+                }
+                w += binaryBlockChannels
+            }
+            offset += runStep
+        }
+        rowOffset += rowStep
+    }
+    return t
+}
+
+/// Writes a tile's results: two pixels at a time, output channels in lanes 0..<8 (pixel p) and 8..<16 (pixel q).
+protocol B1Store {
+    /// `acc`: the integer sums of pixels p and q; `multipliers`, `biases`: the block's 8 channels twice.
+    /// Writes `columns` channels from `channel` of pixel p, and of pixel q when `storeSecond`.
+    func store(
+        _ acc: SIMD16<Int32>, multipliers: SIMD16<Float>, biases: SIMD16<Float>, pixel p: Int, _ q: Int,
+        storeSecond: Bool, channel: Int, columns: Int)
+}
+
+struct B1FloatStore: B1Store {
+    let output: UnsafeMutablePointer<Float>
+    let pixelStride: Int
+    let activation: Activation
+
+    @inline(always)
+    func store(
+        _ acc: SIMD16<Int32>, multipliers: SIMD16<Float>, biases: SIMD16<Float>, pixel p: Int, _ q: Int,
+        storeSecond: Bool, channel: Int, columns: Int
+    ) {
+        let y = activation.apply(i8_float(acc) * multipliers + biases)
+        y.lowHalf.store(to: output + p * pixelStride + channel, count: columns)
+        if storeSecond { y.highHalf.store(to: output + q * pixelStride + channel, count: columns) }
+    }
+}
+
+struct B1Int8Store: B1Store {
+    let output: UnsafeMutablePointer<Int8>
+    let pixelStride: Int
+    let round: I8RoundClamp
+
+    @inline(always)
+    func store(
+        _ acc: SIMD16<Int32>, multipliers: SIMD16<Float>, biases: SIMD16<Float>, pixel p: Int, _ q: Int,
+        storeSecond: Bool, channel: Int, columns: Int
+    ) {
+        let y = i8_narrow(round.wide(i8_float(acc) * multipliers + biases))
+        let first = output + p * pixelStride + channel, second = output + q * pixelStride + channel
+        if columns == binaryBlockChannels {
+            UnsafeMutableRawPointer(first).storeBytes(of: y.lowHalf, as: SIMD8<Int8>.self)
+            if storeSecond { UnsafeMutableRawPointer(second).storeBytes(of: y.highHalf, as: SIMD8<Int8>.self) }
+        } else {
+            for i in 0..<columns { first[i] = y[i] }
+            if storeSecond { for i in 0..<columns { second[i] = y[8 + i] } }
+        }
+    }
+}
+
+/// n − 2·popcount for two pixels: lanes 0..<8 pixel p (sums p0, p1), 8..<16 pixel q.
+@inline(always)
+private func b1_dots(
+    _ p0: SIMD4<UInt64>, _ p1: SIMD4<UInt64>, _ q0: SIMD4<UInt64>, _ q1: SIMD4<UInt64>, np: Int32, nq: Int32
+) -> SIMD16<Int32> {
+    var counts = SIMD16<Int32>()
+    for i in 0..<4 {
+        counts[i] = Int32(truncatingIfNeeded: p0[i])
+        counts[4 + i] = Int32(truncatingIfNeeded: p1[i])
+        counts[8 + i] = Int32(truncatingIfNeeded: q0[i])
+        counts[12 + i] = Int32(truncatingIfNeeded: q1[i])
+    }
+    let n = SIMD16<Int32>(lowHalf: SIMD8(repeating: np), highHalf: SIMD8(repeating: nq))
+    return n &- counts &<< 1
+}
+
+/// Up to 4 output pixels of one row (`pixels`), every output channel: for each 8-channel weight block, the
+/// tile's sums (masked or not: the loop is chosen once per tile), then its epilogue. `offsets`: the buffer word
+/// offset of each pixel's window, `n`: its count of non-zero in-image values, `first`: the output index of the
+/// tile's first pixel. Not inlined: one call per tile, its loops inside.
+@inline(never)
+private func b1_pixels_4x8<O: B1Store>(
+    _ bits: B1Bits, _ g: ConvGeometry, weights: UnsafePointer<UInt64>, multipliers: UnsafePointer<Float>,
+    biases: UnsafePointer<Float>, _ store: O, offsets o: SIMD4<Int>, n: SIMD4<Int32>, masked: Bool, pixels: Int,
+    first: Int
+) {
+    let blockWords = g.kernelHeight * g.kernelWidth * bits.words * binaryBlockChannels
+    var channel = 0
+    var w = weights
+    while channel < g.outputChannels {
+        let t = masked
+            ? b1_tile(masked: true, bits, g, w: w, o[0], o[1], o[2], o[3])
+            : b1_tile(masked: false, bits, g, w: w, o[0], o[1], o[2], o[3])
+        let columns = min(binaryBlockChannels, g.outputChannels - channel)
+        let m = UnsafeRawPointer(multipliers + channel).loadUnaligned(as: SIMD8<Float>.self)
+        let b = UnsafeRawPointer(biases + channel).loadUnaligned(as: SIMD8<Float>.self)
+        let m2 = SIMD16(lowHalf: m, highHalf: m), b2 = SIMD16(lowHalf: b, highHalf: b)
+        store.store(
+            b1_dots(t.c00, t.c01, t.c10, t.c11, np: n[0], nq: n[1]), multipliers: m2, biases: b2, pixel: first,
+            first + 1, storeSecond: pixels > 1, channel: channel, columns: columns)
+        if pixels > 2 {
+            store.store(
+                b1_dots(t.c20, t.c21, t.c30, t.c31, np: n[2], nq: n[3]), multipliers: m2, biases: b2,
+                pixel: first + 2, first + 3, storeSecond: pixels > 3, channel: channel, columns: columns)
+        }
+        channel += binaryBlockChannels
+        w += blockWords
+    }
+}
+
+private func b1_conv<S: B1Source, O: B1Store>(
+    _ source: S, _ g: ConvGeometry, weights: UnsafePointer<UInt64>, multipliers: UnsafePointer<Float>,
+    biases: UnsafePointer<Float>, _ store: O, outputRows: Range<Int>, scratch: UnsafeMutableRawPointer
+) {
+    guard !outputRows.isEmpty else { return }
+    let bits = B1Bits(g, scratch: scratch)
+    bits.pack(source, g, outputRows: outputRows)
+    let k = Int32(g.kernelHeight * g.kernelWidth * g.inputChannels)
+    let pixelStep = g.strideWidth * bits.words
+    for oy in outputRows {
+        let rowStart = (oy - outputRows.lowerBound) * g.strideHeight * bits.width
+        // n of every output pixel of the row: its window's non-zero values.
+        for ox in 0..<g.outputWidth {
+            var n: Int32 = 0
+            for ky in 0..<g.kernelHeight {
+                let first = rowStart + ky * g.dilationHeight * bits.width + ox * g.strideWidth
+                for kx in 0..<g.kernelWidth { n += bits.counts[first + kx * g.dilationWidth] }
+            }
+            bits.windowCounts[ox] = n
+        }
+        var ox = 0
+        while ox < g.outputWidth {
+            // Pixels past the row's end repeat its last pixel and are not stored.
+            let pixels = min(b1TilePixels, g.outputWidth - ox)
+            var offsets = SIMD4<Int>(), n = SIMD4<Int32>()
+            for i in 0..<4 {
+                let x = ox + min(i, pixels - 1)
+                offsets[i] = rowStart * bits.words + x * pixelStep
+                n[i] = bits.windowCounts[x]
+            }
+            b1_pixels_4x8(
+                bits, g, weights: weights, multipliers: multipliers, biases: biases, store, offsets: offsets, n: n,
+                masked: n != SIMD4(repeating: k), pixels: pixels, first: oy * g.outputWidth + ox)
+            ox += b1TilePixels
+        }
+    }
+}
+
+/// Binary convolution (groups 1; any kernel size, stride, padding, dilation) of output rows `outputRows`, so that
+/// callers can split a layer by rows. `input`/`output` point at pixel (0, 0) of their views. `weights`:
+/// binaryPacked64 signs; `multipliers`, `biases`: per output channel, padded with zeros to a multiple of 8
+/// (for an int8 output already divided by its scale). `scratch`: `b1_conv_scratchByteCount(geometry:)` bytes,
+/// 8-byte aligned, not shared with a concurrent call.
+public func b1_conv_4x8(
+    input: B1Input, inputPixelStride: Int, geometry g: ConvGeometry, weights: UnsafePointer<UInt64>,
+    multipliers: UnsafePointer<Float>, biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int,
+    outputRows: Range<Int>, scratch: UnsafeMutableRawPointer
+) {
+    switch (input, output) {
+    case (.float32(let x), .float32(let y, let activation)):
+        b1_conv(
+            B1FloatSource(input: x, pixelStride: inputPixelStride), g, weights: weights, multipliers: multipliers,
+            biases: biases, B1FloatStore(output: y, pixelStride: outputPixelStride, activation: activation),
+            outputRows: outputRows, scratch: scratch)
+    case (.float32(let x), .int8(let y, let requantization)):
+        b1_conv(
+            B1FloatSource(input: x, pixelStride: inputPixelStride), g, weights: weights, multipliers: multipliers,
+            biases: biases, B1Int8Store(output: y, pixelStride: outputPixelStride, round: I8RoundClamp(requantization)),
+            outputRows: outputRows, scratch: scratch)
+    case (.int8(let x, let zeroPoint), .float32(let y, let activation)):
+        b1_conv(
+            B1Int8Source(input: x, pixelStride: inputPixelStride, zeroPoint: zeroPoint), g, weights: weights,
+            multipliers: multipliers, biases: biases,
+            B1FloatStore(output: y, pixelStride: outputPixelStride, activation: activation),
+            outputRows: outputRows, scratch: scratch)
+    case (.int8(let x, let zeroPoint), .int8(let y, let requantization)):
+        b1_conv(
+            B1Int8Source(input: x, pixelStride: inputPixelStride, zeroPoint: zeroPoint), g, weights: weights,
+            multipliers: multipliers, biases: biases,
+            B1Int8Store(output: y, pixelStride: outputPixelStride, round: I8RoundClamp(requantization)),
+            outputRows: outputRows, scratch: scratch)
+    }
+}

@@ -1,0 +1,55 @@
+// Scalar reference of the binary convolution: the definition of Kernels/Binary/BINARY.md, written as plainly
+// as possible, against which the bit-packed kernel is tested bit for bit. It reads unpacked OHWI signs and the
+// input values themselves (no bits), so testing the kernel against it also tests both packings and the padding.
+
+/// sign(x) as BinaryConv2D defines it: ONNX Sign (−1 below 0, 0 for ±0, +1 above), and +1 for NaN (which
+/// ONNX would propagate).
+public func ref_b1_sign(_ x: Float) -> Int32 {
+    x < 0 ? -1 : x == 0 ? 0 : 1
+}
+
+/// The sign of an int8 activation's real value scale·(q − z).
+public func ref_b1_sign(_ q: Int8, zeroPoint: Int8) -> Int32 {
+    q == zeroPoint ? 0 : q < zeroPoint ? -1 : 1
+}
+
+/// A binary convolution (groups 1), NHWC views, batch 1:
+/// acc = Σ sign(x)·s[o] over the taps inside the input (padding is 0, as ONNX pads Sign's output with 0), then
+/// float output: act(Float(acc)·multipliers[o] + biases[o]), int8 output: ref_i8_round_clamp(Float(acc)·m[o] +
+/// b[o]) with m and b already divided by the output scale; the multiply and the add are each rounded.
+/// `signs`: OHWI [Cout][KH][KW][Cin], each −1 or +1.
+public func ref_b1_conv(
+    input: B1Input, inputPixelStride: Int, geometry g: ConvGeometry, signs: UnsafePointer<Int8>,
+    multipliers: UnsafePointer<Float>, biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int
+) {
+    func sign(_ pixel: Int, _ c: Int) -> Int32 {
+        switch input {
+        case .float32(let x): return ref_b1_sign(x[pixel * inputPixelStride + c])
+        case .int8(let x, let zeroPoint): return ref_b1_sign(x[pixel * inputPixelStride + c], zeroPoint: zeroPoint)
+        }
+    }
+    for oy in 0..<g.outputHeight {
+        for ox in 0..<g.outputWidth {
+            for o in 0..<g.outputChannels {
+                var acc: Int32 = 0
+                for ky in 0..<g.kernelHeight {
+                    for kx in 0..<g.kernelWidth {
+                        let iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight
+                        let ix = ox * g.strideWidth - g.padLeft + kx * g.dilationWidth
+                        if iy < 0 || iy >= g.inputHeight || ix < 0 || ix >= g.inputWidth { continue }
+                        for c in 0..<g.inputChannels {
+                            let s = signs[((o * g.kernelHeight + ky) * g.kernelWidth + kx) * g.inputChannels + c]
+                            acc += sign(iy * g.inputWidth + ix, c) * Int32(s)
+                        }
+                    }
+                }
+                let y = Float(acc) * multipliers[o] + biases[o]
+                let index = (oy * g.outputWidth + ox) * outputPixelStride + o
+                switch output {
+                case .float32(let out, let activation): out[index] = activation.apply(y)
+                case .int8(let out, let requantization): out[index] = ref_i8_round_clamp(y, requantization)
+                }
+            }
+        }
+    }
+}
