@@ -24,9 +24,15 @@ let quantize = Command(
           --table OUT.tsv     also write the chosen ranges as an editable table (tensor, lo, hi, method)
           --table-in IN.tsv   quantize with the ranges of a table instead of calibrating; a tensor without a
                               line stays float32
+          --search N          range search on the first N calibration images (default 64; 0: off): each
+                              tensor in turn tries the ranges of the other methods and keeps the one that
+                              brings the int8 logits closest to float's (Quantizer/Int8/RangeSearch.swift)
           --bias-correction on|off
                               empirical bias correction: shift each int8 layer's bias so that its mean
-                              output on the calibration images matches float's (default: on with --calib)
+                              output on the calibration images matches float's (default off: it measured
+                              worse on both models, see README)
+          --equalize on|off   cross-layer equalization of layer pairs joined by ReLU or nothing (default
+                              off: no measurable gain with per-channel weights, see README)
         """,
     run: { arguments throws(EdgeQError) in
         let args = try Arguments(
@@ -45,7 +51,7 @@ let quantize = Command(
         var options = QuantizationOptions()
         options.perTensorWeights = args.has("--per-tensor")
         options.keepFloat = args.all("--keep-float")
-        options.rangeSearchImages = try args.int("--search", default: 0, range: 0...1_000_000)
+        options.rangeSearchImages = try args.int("--search", default: args.value("--calib") == nil ? 0 : 64, range: 0...1_000_000)
         options.biasCorrection = try onOff(args, "--bias-correction", default: false)
         options.crossLayerEqualization = try onOff(args, "--equalize", default: false)
 
