@@ -39,7 +39,7 @@ public enum RangeMethod: Equatable, Sendable, CustomStringConvertible {
         case .percentile(let percentile):
             (lo, hi) = histogram.percentileRange(percentile, min: statistics.min, max: statistics.max)
         case .entropy:
-            let window = EntropySearch(histogram).bestWindow()
+            let window = EntropySearch(histogram, zeroCount: statistics.zeroCount).bestWindow()
             (lo, hi) = (histogram.lowerEdge(window.lowerBin), histogram.lowerEdge(window.upperBin))
         case .mse:
             let window = SquaredErrorSearch(histogram, zeroCount: statistics.zeroCount).bestWindow()

@@ -160,6 +160,18 @@ final class CalibrationTests: XCTestCase {
         }
     }
 
+    /// Exact zeros (half of a post-ReLU tensor) cost nothing on any grid, so they must not move the entropy range:
+    /// the same nonzero values with and without a spike of zeros give the same range, within a bin.
+    func testEntropyRangeIgnoresExactZeros() throws {
+        var rng = SplitMix64(seed: 11)
+        let nonzero = (0..<40_000).map { _ in min(abs(rng.gaussian()) * 1.5, 6) }
+        let plain = try RangeMethod.entropy.range(for: try observed(nonzero))
+        let withZeros = try observed(nonzero + [Float](repeating: 0, count: 60_000))
+        let spiked = try RangeMethod.entropy.range(for: withZeros)
+        XCTAssertEqual(spiked.hi, plain.hi, accuracy: 2 / withZeros.binsPerUnit + 1e-6)
+        XCTAssertGreaterThan(spiked.hi, 3)
+    }
+
     /// The prefix-sum forms of the two searches against the definitions, written out bin by bin.
     func testEntropyAndMSECostsMatchTheirDefinitions() throws {
         var rng = SplitMix64(seed: 5)
@@ -170,13 +182,15 @@ final class CalibrationTests: XCTestCase {
         }
         let statistics = try observed(values)
         let histogram = statistics.histogram!
-        let entropy = EntropySearch(histogram)
+        let entropy = EntropySearch(histogram, zeroCount: statistics.zeroCount)
+        var nonzeroCounts = histogram.counts
+        nonzeroCounts[histogram.zeroBin] -= statistics.zeroCount
         let mse = SquaredErrorSearch(histogram, zeroCount: statistics.zeroCount)
         let n = histogram.counts.count, zero = histogram.zeroBin
         for window in [(0, n), (0, 300), (zero - 100, n - 7), (zero, zero + 256), (zero - 256, zero), (13, n - 1000)] {
             let window = BinWindow(lowerBin: window.0, upperBin: window.1)
             let divergence = try XCTUnwrap(entropy.divergence(window))
-            XCTAssertEqual(divergence, referenceDivergence(histogram.counts, window), accuracy: 1e-9)
+            XCTAssertEqual(divergence, referenceDivergence(nonzeroCounts, window), accuracy: 1e-9)
             let expected = referenceSquaredError(histogram, zeroCount: statistics.zeroCount, window)
             XCTAssertEqual(mse.expectedSquaredError(window), expected, accuracy: expected * 1e-9)
         }
