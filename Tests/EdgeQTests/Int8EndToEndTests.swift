@@ -14,8 +14,10 @@ final class Int8EndToEndTests: XCTestCase {
         return output
     }
 
+    /// Calibration on the first `limit` images, without the range search (minutes on these models; its own
+    /// tests are in AccuracyRescueTests).
     func calibration(_ limit: Int) throws -> [String] {
-        ["--calib", try TestData.shared("imagenet/calib").path, "--calib-limit", String(limit)]
+        ["--calib", try TestData.shared("imagenet/calib").path, "--calib-limit", String(limit), "--search", "0"]
     }
 
     /// The second model of `edgeq eval --json` against the first on the first `limit` images of eval/.
