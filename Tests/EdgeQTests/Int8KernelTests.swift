@@ -401,11 +401,11 @@ final class Int8KernelTests: XCTestCase {
 
     // MARK: Convolution harness
 
-    /// Each GEMM case runs every kernel for that case: the 6x8c4 one and the dot-product one (on the host through
-    /// CEdgeQDot's C definition of sdot; the device self-test runs the instruction, Targets/qemu-selftest).
+    /// Each GEMM case runs every kernel for that case: the 6x8c4 one and the dot-product ones (on the host through
+    /// CEdgeQDot's C definition of sdot; the device builds run them on whole models, Targets/qemu-selftest).
     private enum ConvolutionKernel {
-        case pointwise   // i8_conv1x1_gemm_6x8c4, i8_conv1x1_gemm_5x16c4_sdot
-        case gemm        // i8_conv_gemm_6x8c4, i8_conv_gemm_5x16c4_sdot
+        case pointwise   // i8_conv1x1_gemm_6x8c4, i8_conv1x1_gemm_dot (every tile)
+        case gemm        // i8_conv_gemm_6x8c4, i8_conv_gemm_dot (every tile)
         case depthwise   // i8_dwconv
     }
 
@@ -527,14 +527,16 @@ final class Int8KernelTests: XCTestCase {
                         outputPixelStride: fast.pixelStride, requantization: r, scratch: &scratch)
                 }
             }
-            check("i8_conv1x1_gemm_5x16c4_sdot") { fast in
-                for range in ranges {
-                    i8_conv1x1_gemm_5x16c4_sdot(
-                        input: input.start + range.lowerBound * input.pixelStride,
-                        inputPixelStride: input.pixelStride, pixelCount: range.count, inputChannels: g.inputChannels,
-                        weights: packed, bias: paddedBias, multipliers: paddedMultipliers,
-                        outputChannels: g.outputChannels, output: fast.start + range.lowerBound * fast.pixelStride,
-                        outputPixelStride: fast.pixelStride, requantization: r)
+            for tile in [I8DotTile.sdot5x16, .neon4x16] {
+                check("i8_conv1x1_gemm_" + tile.name) { fast in
+                    for range in ranges {
+                        i8_conv1x1_gemm_dot(
+                            tile: tile, input: input.start + range.lowerBound * input.pixelStride,
+                            inputPixelStride: input.pixelStride, pixelCount: range.count, inputChannels: g.inputChannels,
+                            weights: packed, bias: paddedBias, multipliers: paddedMultipliers,
+                            outputChannels: g.outputChannels, output: fast.start + range.lowerBound * fast.pixelStride,
+                            outputPixelStride: fast.pixelStride, requantization: r)
+                    }
                 }
             }
         case .gemm:
@@ -549,14 +551,16 @@ final class Int8KernelTests: XCTestCase {
                         scratch: &scratch)
                 }
             }
-            check("i8_conv_gemm_5x16c4_sdot") { fast in
-                var scratch = [Int8](repeating: 0x5A, count: i8_conv_gemm_scratchCount(geometry: g))
-                for rows in rowRanges {
-                    i8_conv_gemm_5x16c4_sdot(
-                        input: input.start, inputPixelStride: input.pixelStride, inputZeroPoint: inputZeroPoint,
-                        geometry: g, weights: packed, bias: paddedBias, multipliers: paddedMultipliers,
-                        output: fast.start, outputPixelStride: fast.pixelStride, requantization: r, outputRows: rows,
-                        scratch: &scratch)
+            for tile in [I8DotTile.sdot5x16, .neon4x16] {
+                check("i8_conv_gemm_" + tile.name) { fast in
+                    var scratch = [Int8](repeating: 0x5A, count: i8_conv_gemm_scratchCount(geometry: g))
+                    for rows in rowRanges {
+                        i8_conv_gemm_dot(
+                            tile: tile, input: input.start, inputPixelStride: input.pixelStride, inputZeroPoint: inputZeroPoint,
+                            geometry: g, weights: packed, bias: paddedBias, multipliers: paddedMultipliers,
+                            output: fast.start, outputPixelStride: fast.pixelStride, requantization: r, outputRows: rows,
+                            scratch: &scratch)
+                    }
                 }
             }
         case .depthwise:

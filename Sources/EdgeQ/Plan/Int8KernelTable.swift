@@ -79,44 +79,47 @@ private func convRowsWork(
     }
 }
 
-// The dot-product GEMM kernels (Armv8.2 dotprod), ahead of the 6x8c4 rows they replace, in builds for a CPU
-// that has the instruction: Targets/build passes -D EDGEQ_DOTPROD for such profiles (rpi5). Elsewhere they
-// are not in the table, so not in the binary; the host tests run them through CEdgeQDot's plain C sdot.
+// The GEMM rows (1x1 and fully connected, then any groups == 1 convolution) for the build's ISA. aarch64: the
+// dot-product tiles, with sdot where the build's CPU has it (Targets/build passes -D EDGEQ_DOTPROD for such
+// profiles: rpi5), else their Armv8.0 NEON form. x86_64: the 6x8c4 tile made for AVX2 (vpmaddwd). The host
+// tests run every kernel, the dot-product ones through CEdgeQDot's plain C sdot.
+#if arch(arm64)
 #if EDGEQ_DOTPROD
-private let dotProductRows: [KernelEntry] = [
+private let dotTile = I8DotTile.sdot5x16
+#else
+private let dotTile = I8DotTile.neon4x16
+#endif
+private let gemmRows: [KernelEntry] = [
     KernelEntry(
-        name: "i8_conv1x1_gemm_5x16c4_sdot", dtype: .int8,
+        name: "i8_conv1x1_gemm_" + dotTile.name, dtype: .int8,
         matches: isPointwiseGEMM,
         scratchCount: { _ in 0 },
         bind: { a in
             let inputStride = a.inputViews[0].pixelStride, outputStride = a.outputView.pixelStride
-            return pointwiseGEMMWork(a, chunk: i8DotChunkPixels) { first, count, m, requantization, _ in
-                i8_conv1x1_gemm_5x16c4_sdot(
-                    input: a.i8(0) + first * inputStride, inputPixelStride: inputStride, pixelCount: count,
-                    inputChannels: a.inputViews[0].channels, weights: a.i8(1), bias: a.i32(2), multipliers: m,
-                    outputChannels: a.outputView.channels, output: a.i8Output + first * outputStride,
+            return pointwiseGEMMWork(a, chunk: dotTile.chunkPixels) { first, count, m, requantization, _ in
+                i8_conv1x1_gemm_dot(
+                    tile: dotTile, input: a.i8(0) + first * inputStride, inputPixelStride: inputStride,
+                    pixelCount: count, inputChannels: a.inputViews[0].channels, weights: a.i8(1), bias: a.i32(2),
+                    multipliers: m, outputChannels: a.outputView.channels, output: a.i8Output + first * outputStride,
                     outputPixelStride: outputStride, requantization: requantization)
             }
         }),
     KernelEntry(
-        name: "i8_conv_gemm_5x16c4_sdot", dtype: .int8,
+        name: "i8_conv_gemm_" + dotTile.name, dtype: .int8,
         matches: { op, g in isConv(op, g) { $0.groups == 1 } },
         scratchCount: { g in floatsFor(int8s: i8_conv_gemm_scratchCount(geometry: g!)) },
         bind: { a in
             convRowsWork(a) { rows, m, requantization, worker in
-                i8_conv_gemm_5x16c4_sdot(
-                    input: a.i8(0), inputPixelStride: a.inputViews[0].pixelStride, inputZeroPoint: a.inputZeroPoint,
-                    geometry: a.geometry!, weights: a.i8(1), bias: a.i32(2), multipliers: m,
-                    output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
+                i8_conv_gemm_dot(
+                    tile: dotTile, input: a.i8(0), inputPixelStride: a.inputViews[0].pixelStride,
+                    inputZeroPoint: a.inputZeroPoint, geometry: a.geometry!, weights: a.i8(1), bias: a.i32(2),
+                    multipliers: m, output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
                     requantization: requantization, outputRows: rows, scratch: a.int8Scratch(worker: worker))
             }
         }),
 ]
 #else
-private let dotProductRows: [KernelEntry] = []
-#endif
-
-public let int8KernelTable: [KernelEntry] = dotProductRows + [
+private let gemmRows: [KernelEntry] = [
     KernelEntry(
         name: "i8_conv1x1_gemm_6x8c4", dtype: .int8,
         matches: isPointwiseGEMM,
@@ -133,19 +136,6 @@ public let int8KernelTable: [KernelEntry] = dotProductRows + [
             }
         }),
     KernelEntry(
-        name: "i8_dwconv", dtype: .int8,
-        matches: { op, g in isConv(op, g) { $0.isDepthwise } },
-        scratchCount: { _ in 0 },
-        bind: { a in
-            convRowsWork(a) { rows, m, requantization, _ in
-                i8_dwconv(
-                    input: a.i8(0), inputPixelStride: a.inputViews[0].pixelStride, inputZeroPoint: a.inputZeroPoint,
-                    geometry: a.geometry!, weights: a.i8(1), bias: a.i32(2), multipliers: m,
-                    output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
-                    requantization: requantization, outputRows: rows)
-            }
-        }),
-    KernelEntry(
         name: "i8_conv_gemm_6x8c4", dtype: .int8,
         matches: { op, g in isConv(op, g) { $0.groups == 1 } },
         scratchCount: { g in floatsFor(int16s: i8_conv_gemm_scratchCount(geometry: g!)) },
@@ -156,6 +146,23 @@ public let int8KernelTable: [KernelEntry] = dotProductRows + [
                     geometry: a.geometry!, weights: a.i8(1), bias: a.i32(2), multipliers: m,
                     output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
                     requantization: requantization, outputRows: rows, scratch: a.int16Scratch(worker: worker))
+            }
+        }),
+]
+#endif
+
+public let int8KernelTable: [KernelEntry] = gemmRows + [
+    KernelEntry(
+        name: "i8_dwconv", dtype: .int8,
+        matches: { op, g in isConv(op, g) { $0.isDepthwise } },
+        scratchCount: { _ in 0 },
+        bind: { a in
+            convRowsWork(a) { rows, m, requantization, _ in
+                i8_dwconv(
+                    input: a.i8(0), inputPixelStride: a.inputViews[0].pixelStride, inputZeroPoint: a.inputZeroPoint,
+                    geometry: a.geometry!, weights: a.i8(1), bias: a.i32(2), multipliers: m,
+                    output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
+                    requantization: requantization, outputRows: rows)
             }
         }),
     KernelEntry(

@@ -19,13 +19,17 @@ import CEdgeQDot
 // (`i8_dotPairs`); evenHalf/oddHalf, shift-based sign extension or int16 products all became vpmulld or
 // pmullw + unpacks.
 // On NEON (generic Armv8 and with dotprod alike) LLVM turns the step into sshll + smull (.4s) + addp + add,
-// about 2 multiply-adds per instruction against fmla's 4.
+// about 2 multiply-adds per instruction against fmla's 4: aarch64 builds use the dot-product tiles below
+// instead (the kernel table picks the GEMM kernels per ISA, Plan/Int8KernelTable.swift).
 //
 // Dot product (Armv8.2 dotprod, the rpi5 build): the 5x16 tile below (`i8_gemm_tile_5x16c4_sdot`) reads int8
 // activations directly, no widening and, for 1x1 convolutions, no copy. Per 16 k: one 16-byte load per pixel,
 // the block's 4 group rows (8 ldp), and per pixel and group 4 `sdot v.4s, w.16b, x.4b[lane]` of 16
 // multiply-adds each: 80 sdot, 13 loads and the loop's 5 instructions. 20 accumulators + 5 activations + 4
 // weights = 29 of the 32 NEON registers; 6 pixels (24 + 6 + 4) spilled two accumulators every 16 k.
+// Armv8.0 NEON (rpi3, rpi4) runs the same tile with CEdgeQDot's 4-instruction sdot equivalent (smull, smull2,
+// addp, sadalp: 4 multiply-adds per instruction, twice the int16 6x8 tile's rate) and a dup per pixel and
+// group for the missing by-element form: 4 pixels (`i8_gemm_tile_4x16c4_neon`), for the temporaries.
 // Why sdot comes from C (CEdgeQDot.h, `edgeq_sdot`, inlined): no Swift spelling tried made LLVM (Swift 6.3.1,
 // -target-cpu cortex-a76) emit sdot for a register tile. Widening SIMD16<Int8> pairs to Int32, multiplying
 // and summing each group of 4 lanes (lane loops, lowHalf/highHalf adds, strided sums) gave smull + sshll +
@@ -243,12 +247,21 @@ private func i8_gemm_rows(
     }
 }
 
-// MARK: Dot-product tile (Armv8.2 dotprod; selected only in builds with EDGEQ_DOTPROD, see the file comment)
+// MARK: Dot-product tiles (aarch64 only in the kernel table; see the file comment)
 
-/// Pixels per dot-product register tile (16 channels: a whole gemmI8C4 block).
-let i8DotTilePixels = 5
-/// Pixels per cache block of the pointwise dot-product kernel: whole tiles, about `i8GEMMChunkPixels`.
-let i8DotChunkPixels = 10 * i8DotTilePixels
+/// The register tiles of the dot-product GEMM (16 channels: a whole gemmI8C4 block), one per form of
+/// `edgeq_sdot` (see the file comment).
+public enum I8DotTile {
+    case sdot5x16   // Armv8.2 dotprod
+    case neon4x16   // Armv8.0 NEON
+
+    /// Pixels per tile.
+    var pixels: Int { self == .sdot5x16 ? 5 : 4 }
+    /// Pixels per cache block of the pointwise kernel: whole tiles, about `i8GEMMChunkPixels`.
+    var chunkPixels: Int { 10 * pixels }
+    /// Tile and ISA, as kernel names end.
+    public var name: String { self == .sdot5x16 ? "5x16c4_sdot" : "4x16c4_neon" }
+}
 
 /// A 64-byte gemmI8C4 group row: 4 quarter rows, each 4 channels x 4 k.
 private typealias I8GroupRow = (SIMD16<Int8>, SIMD16<Int8>, SIMD16<Int8>, SIMD16<Int8>)
@@ -275,8 +288,8 @@ private func i8_group(_ p: UnsafePointer<Int8>, count: Int) -> SIMD16<Int8> {
     return i8_load(p, count: count)
 }
 
-/// The 5x16 tile's accumulators: `c[p]` holds the 16 channel sums of pixel p.
-private struct I8DotTile5x16 {
+/// The dot-product tile's accumulators (up to 5 pixels): `c[p]` holds the 16 channel sums of pixel p.
+private struct I8DotTileSums {
     var c0 = SIMD16<Int32>(), c1 = SIMD16<Int32>(), c2 = SIMD16<Int32>(), c3 = SIMD16<Int32>()
     var c4 = SIMD16<Int32>()
 
@@ -289,16 +302,15 @@ private struct I8DotTile5x16 {
     ) {
         let row = (i8_load(w), i8_load(w + 16), i8_load(w + 32), i8_load(w + 48))
         c0 = i8_dot16(c0, row, x0, lane: lane)
-        guard rowCount > 1 else { return }
-        c1 = i8_dot16(c1, row, x1, lane: lane)
-        c2 = i8_dot16(c2, row, x2, lane: lane)
-        c3 = i8_dot16(c3, row, x3, lane: lane)
-        c4 = i8_dot16(c4, row, x4, lane: lane)
+        if rowCount > 1 { c1 = i8_dot16(c1, row, x1, lane: lane) }
+        if rowCount > 2 { c2 = i8_dot16(c2, row, x2, lane: lane) }
+        if rowCount > 3 { c3 = i8_dot16(c3, row, x3, lane: lane) }
+        if rowCount > 4 { c4 = i8_dot16(c4, row, x4, lane: lane) }
     }
 }
 
 /// The dot-product tile: C[rows][columns] = requantize(bias + A[rows][0..<K] x B[0..<K][columns]).
-/// A: `rows` (1...rowCount) int8 rows `aStride` apart, read only at k < K. B: one gemmI8C4 block (16 channels,
+/// A: `rows` (1...rowCount, rowCount <= 5) int8 rows `aStride` apart, read only at k < K. B: one gemmI8C4 block (16 channels,
 /// ceil(K/4) group rows). Rows past `rows` recompute the last row and are not stored.
 @inline(always)
 private func i8_gemm_tile_dot(
@@ -309,7 +321,7 @@ private func i8_gemm_tile_dot(
     let a0 = a, a1 = a + min(1, last) &* aStride, a2 = a + min(2, last) &* aStride
     let a3 = a + min(3, last) &* aStride, a4 = a + min(4, last) &* aStride
     let rowBytes = gemmI8BlockChannels * gemmI8GroupSize
-    var t = I8DotTile5x16()
+    var t = I8DotTileSums()
     var w = b
     var k = 0
     // 4 groups per 16-byte activation load, written out: LLVM left a `for lane in 0..<4` loop rolled, and a
@@ -338,27 +350,37 @@ private func i8_gemm_tile_dot(
         i8_store(i8_narrow(channels.requantize(sums, round)), to: c + row &* cStride, count: columns)
     }
     store(t.c0, 0)
-    guard rowCount > 1 else { return }
-    if rows > 1 { store(t.c1, 1) }
-    if rows > 2 { store(t.c2, 2) }
-    if rows > 3 { store(t.c3, 3) }
-    if rows > 4 { store(t.c4, 4) }
+    if rowCount > 1 && rows > 1 { store(t.c1, 1) }
+    if rowCount > 2 && rows > 2 { store(t.c2, 2) }
+    if rowCount > 3 && rows > 3 { store(t.c3, 3) }
+    if rowCount > 4 && rows > 4 { store(t.c4, 4) }
 }
 
-/// The 5x16 dot-product microkernel (see `i8_gemm_tile_dot`).
+/// The 5x16 dot-product microkernel (see `i8_gemm_tile_dot`), for sdot.
 @inline(never)
 private func i8_gemm_tile_5x16c4_sdot(
     rows: Int, a: UnsafePointer<Int8>, aStride: Int, reductionSize: Int, b: UnsafePointer<Int8>,
     channels: I8TileChannels, columns: Int, c: UnsafeMutablePointer<Int8>, cStride: Int, round: I8RoundClamp
 ) {
     i8_gemm_tile_dot(
-        rowCount: i8DotTilePixels, rows: rows, a: a, aStride: aStride, reductionSize: reductionSize, b: b,
+        rowCount: 5, rows: rows, a: a, aStride: aStride, reductionSize: reductionSize, b: b,
+        channels: channels, columns: columns, c: c, cStride: cStride, round: round)
+}
+
+/// The 4x16 microkernel for Armv8.0 NEON (see `i8_gemm_tile_dot`).
+@inline(never)
+private func i8_gemm_tile_4x16c4_neon(
+    rows: Int, a: UnsafePointer<Int8>, aStride: Int, reductionSize: Int, b: UnsafePointer<Int8>,
+    channels: I8TileChannels, columns: Int, c: UnsafeMutablePointer<Int8>, cStride: Int, round: I8RoundClamp
+) {
+    i8_gemm_tile_dot(
+        rowCount: 4, rows: rows, a: a, aStride: aStride, reductionSize: reductionSize, b: b,
         channels: channels, columns: columns, c: c, cStride: cStride, round: round)
 }
 
 /// One pixel (fully connected layers): the tile with one row.
 @inline(never)
-private func i8_gemm_tile_1x16c4_sdot(
+private func i8_gemm_tile_1x16c4_dot(
     a: UnsafePointer<Int8>, reductionSize: Int, b: UnsafePointer<Int8>, channels: I8TileChannels, columns: Int,
     c: UnsafeMutablePointer<Int8>, round: I8RoundClamp
 ) {
@@ -369,8 +391,8 @@ private func i8_gemm_tile_1x16c4_sdot(
 
 /// The dot-product GEMM of `pixelCount` int8 rows of K = `reductionSize` values, `aStride` apart: every
 /// 16-channel block over all the pixels (a chunk of about 50, so their rows stay in cache).
-private func i8_gemm_rows_sdot(
-    a: UnsafePointer<Int8>, aStride: Int, pixelCount: Int, reductionSize: Int,
+private func i8_gemm_rows_dot(
+    tile: I8DotTile, a: UnsafePointer<Int8>, aStride: Int, pixelCount: Int, reductionSize: Int,
     weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>,
     outputChannels: Int, output: UnsafeMutablePointer<Int8>, outputPixelStride: Int, round: I8RoundClamp
 ) {
@@ -381,17 +403,24 @@ private func i8_gemm_rows_sdot(
         let channels = I8TileChannels(blockBias: bias + channel, multipliers: multipliers + channel)
         let columns = min(gemmI8BlockChannels, outputChannels - channel)
         if pixelCount == 1 {
-            i8_gemm_tile_1x16c4_sdot(
+            i8_gemm_tile_1x16c4_dot(
                 a: a, reductionSize: reductionSize, b: b, channels: channels, columns: columns, c: output + channel,
                 round: round)
         } else {
             var pixel = 0
             while pixel < pixelCount {
-                i8_gemm_tile_5x16c4_sdot(
-                    rows: min(i8DotTilePixels, pixelCount - pixel), a: a + pixel * aStride, aStride: aStride,
-                    reductionSize: reductionSize, b: b, channels: channels, columns: columns,
-                    c: output + pixel * outputPixelStride + channel, cStride: outputPixelStride, round: round)
-                pixel += i8DotTilePixels
+                let rows = min(tile.pixels, pixelCount - pixel), c = output + pixel * outputPixelStride + channel
+                switch tile {
+                case .sdot5x16:
+                    i8_gemm_tile_5x16c4_sdot(
+                        rows: rows, a: a + pixel * aStride, aStride: aStride, reductionSize: reductionSize, b: b,
+                        channels: channels, columns: columns, c: c, cStride: outputPixelStride, round: round)
+                case .neon4x16:
+                    i8_gemm_tile_4x16c4_neon(
+                        rows: rows, a: a + pixel * aStride, aStride: aStride, reductionSize: reductionSize, b: b,
+                        channels: channels, columns: columns, c: c, cStride: outputPixelStride, round: round)
+                }
+                pixel += tile.pixels
             }
         }
         channel += gemmI8BlockChannels
@@ -399,10 +428,10 @@ private func i8_gemm_rows_sdot(
     }
 }
 
-/// `i8_conv1x1_gemm_6x8c4` with the dot-product tile, same arguments and results, on the input pixels in
-/// place (no scratch), `i8DotChunkPixels` at a time.
-public func i8_conv1x1_gemm_5x16c4_sdot(
-    input: UnsafePointer<Int8>, inputPixelStride: Int, pixelCount: Int, inputChannels: Int,
+/// `i8_conv1x1_gemm_6x8c4` with a dot-product tile, same arguments and results, on the input pixels in
+/// place (no scratch), `tile.chunkPixels` at a time.
+public func i8_conv1x1_gemm_dot(
+    tile: I8DotTile, input: UnsafePointer<Int8>, inputPixelStride: Int, pixelCount: Int, inputChannels: Int,
     weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>,
     outputChannels: Int, output: UnsafeMutablePointer<Int8>, outputPixelStride: Int,
     requantization: I8Requantization
@@ -410,9 +439,9 @@ public func i8_conv1x1_gemm_5x16c4_sdot(
     let round = I8RoundClamp(requantization)
     var chunkStart = 0
     while chunkStart < pixelCount {
-        let count = min(i8DotChunkPixels, pixelCount - chunkStart)
-        i8_gemm_rows_sdot(
-            a: input + chunkStart * inputPixelStride, aStride: inputPixelStride, pixelCount: count,
+        let count = min(tile.chunkPixels, pixelCount - chunkStart)
+        i8_gemm_rows_dot(
+            tile: tile, a: input + chunkStart * inputPixelStride, aStride: inputPixelStride, pixelCount: count,
             reductionSize: inputChannels, weights: weights, bias: bias, multipliers: multipliers,
             outputChannels: outputChannels, output: output + chunkStart * outputPixelStride,
             outputPixelStride: outputPixelStride, round: round)
@@ -420,10 +449,10 @@ public func i8_conv1x1_gemm_5x16c4_sdot(
     }
 }
 
-/// `i8_conv_gemm_6x8c4` with the dot-product tile, same arguments and results; `scratch`:
+/// `i8_conv_gemm_6x8c4` with a dot-product tile, same arguments and results; `scratch`:
 /// `i8_conv_gemm_scratchCount(geometry:)` int8s (im2col rows, not widened).
-public func i8_conv_gemm_5x16c4_sdot(
-    input: UnsafePointer<Int8>, inputPixelStride: Int, inputZeroPoint: Int8, geometry g: ConvGeometry,
+public func i8_conv_gemm_dot(
+    tile: I8DotTile, input: UnsafePointer<Int8>, inputPixelStride: Int, inputZeroPoint: Int8, geometry g: ConvGeometry,
     weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>,
     output: UnsafeMutablePointer<Int8>, outputPixelStride: Int, requantization: I8Requantization,
     outputRows: Range<Int>, scratch: UnsafeMutablePointer<Int8>
@@ -433,8 +462,8 @@ public func i8_conv_gemm_5x16c4_sdot(
         input: input, inputPixelStride: inputPixelStride, zeroPoint: inputZeroPoint, geometry: g,
         outputRows: outputRows, scratch: scratch
     ) { rows, rowLength, first, count in
-        i8_gemm_rows_sdot(
-            a: rows, aStride: rowLength, pixelCount: count, reductionSize: rowLength, weights: weights, bias: bias,
+        i8_gemm_rows_dot(
+            tile: tile, a: rows, aStride: rowLength, pixelCount: count, reductionSize: rowLength, weights: weights, bias: bias,
             multipliers: multipliers, outputChannels: g.outputChannels, output: output + first * outputPixelStride,
             outputPixelStride: outputPixelStride, round: round)
     }
@@ -507,7 +536,7 @@ public func i8_conv1x1_gemm_6x8c4(
 }
 
 /// Int16s of `scratch` that `i8_conv_gemm_6x8c4` needs for `geometry`: the im2col rows of one pixel chunk
-/// (also the int8s `i8_conv_gemm_5x16c4_sdot` needs).
+/// (also the int8s `i8_conv_gemm_dot` needs).
 public func i8_conv_gemm_scratchCount(geometry: ConvGeometry) -> Int {
     i8GEMMChunkPixels * i8_rowLength(geometry.reductionSize)
 }
