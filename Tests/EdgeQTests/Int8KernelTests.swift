@@ -178,6 +178,14 @@ final class Int8KernelTests: XCTestCase {
         }
     }
 
+    /// The device builds' check (`edgeq selftest`, run under qemu by Targets/qemu-selftest): the table's kernels
+    /// through their bindings, on the host's kernels here.
+    func testKernelTableSelfCheckPasses() {
+        let check = int8KernelSelfCheck(cases: 300, seed: 7)
+        XCTAssertNil(check.failure)
+        XCTAssertEqual(check.casesPerKernel.values.reduce(0, +), 300)
+    }
+
     /// Accumulators past 2^24 (Float(acc) rounds) and past 2^31 (wraps), every input and weight extreme.
     func testConvolutionExtremes() {
         var random = SplitMix64(seed: 107)
