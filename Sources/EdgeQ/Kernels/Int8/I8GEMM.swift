@@ -4,10 +4,10 @@ import CEdgeQDot
 // requantization rule of QUANTIZATION.md per output channel. A is the input pixels (1x1 convolution, fully
 // connected) or their im2col rows (any other groups == 1 convolution); W is gemmI8C4 (Int8WeightPacking.swift).
 //
-// A chunk of pixels is first widened to int16 rows in `scratch` (K rounded up to whole 4-k groups, zero
-// padded); the weights stay int8. Register tile: 6 pixels x 8 output channels (half of a 16-channel weight
-// block), 4 k per step. `i8_dotPairs` of a 16-byte quarter weight row (4 channels x 4 k) and a pixel's 4
-// activations repeated 4 times is, on AVX2, one vpmovsxbw of the weights and one vpmaddwd: 16 multiply-adds
+// x86_64 (AVX2): the 6x8c4 tile. A chunk of pixels is first widened to int16 rows in `scratch` (K rounded up
+// to whole 4-k groups, zero padded); the weights stay int8. Register tile: 6 pixels x 8 output channels (half
+// of a 16-channel weight block), 4 k per step. `i8_dotPairs` of a 16-byte quarter weight row (4 channels x
+// 4 k) and a pixel's 4 activations repeated 4 times is one vpmovsxbw of the weights and one vpmaddwd: 16 multiply-adds
 // into 8 int32 lanes holding per channel the sums of k 0+1 and of k 2+3 (added once per tile, in the epilogue).
 // Per step: 2 weight extensions, 6 activation broadcasts (plain 8-byte loads, thanks to the int16 rows),
 // 12 vpmaddwd + 12 vpaddd; 12 accumulators + 2 weights + 1 activation + 1 product = the 16 ymm registers.
