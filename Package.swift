@@ -12,8 +12,10 @@ let package = Package(
     targets: [
         // OS services the device binary needs (files, clock, output); plain C, no libc++.
         .target(name: "CEdgeQPlatform", path: "Sources/CEdgeQPlatform"),
+        // The Armv8.2 dot-product instruction for the int8 kernels: one header (why: Kernels/Int8/I8GEMM.swift).
+        .target(name: "CEdgeQDot", path: "Sources/CEdgeQDot"),
         // The runtime: model file, plan, kernels, image decoding. Must also build as Embedded Swift.
-        .target(name: "EdgeQ", path: "Sources/EdgeQ"),
+        .target(name: "EdgeQ", dependencies: ["CEdgeQDot"], path: "Sources/EdgeQ"),
         // Commands shared by the host and the device executables (run, eval, bench, inspect).
         .target(name: "EdgeQCLI", dependencies: ["EdgeQ", "CEdgeQPlatform"], path: "Sources/EdgeQCLI"),
         // Host side: activation statistics, range selection and the editable range table (no dependencies).

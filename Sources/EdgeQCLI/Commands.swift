@@ -125,7 +125,30 @@ public func runtimeCommands(loader: @escaping ModelLoader) -> [Command] {
                 bytes, then totals and the size of the activation arena.
                 """,
             run: { a throws(EdgeQError) in try inspectCommand(a, loader) }),
+        Command(
+            name: "selftest", summary: "int8 convolution kernels of this build against the reference",
+            help: """
+                Usage: edgeq selftest [--cases N] [--seed S]
+
+                Runs the int8 convolution kernels this build's kernel table selects (on the Raspberry Pi builds
+                the sdot or NEON ones) on N seeded random shapes (default 600) through the table, as an
+                inference calls them, and compares every output byte with the scalar reference. Prints the
+                cases per kernel; exits 1 at the first difference, naming the shape.
+                """,
+            run: { a throws(EdgeQError) in try selfTestCommand(a) }),
     ]
+}
+
+func selfTestCommand(_ arguments: [String]) throws(EdgeQError) {
+    let args = try Arguments(arguments, options: ["--cases", "--seed"], switches: [])
+    let cases = try args.int("--cases", default: 600, range: 1...1_000_000)
+    let seed = try args.int("--seed", default: 1, range: 0...Int.max)
+    let check = int8KernelSelfCheck(cases: cases, seed: UInt64(seed))
+    for name in check.casesPerKernel.keys.sorted() {
+        Platform.print(padRight(name, 34) + String(check.casesPerKernel[name]!) + " cases bit-exact")
+    }
+    if let failure = check.failure { throw EdgeQError(.selfCheckFailed, failure) }
+    Platform.print("selftest: " + String(cases) + " int8 convolutions identical to the reference")
 }
 
 // MARK: - Shared pieces

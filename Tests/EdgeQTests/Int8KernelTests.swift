@@ -178,6 +178,14 @@ final class Int8KernelTests: XCTestCase {
         }
     }
 
+    /// The device builds' check (`edgeq selftest`, run under qemu by Targets/qemu-selftest): the table's kernels
+    /// through their bindings, on the host's kernels here.
+    func testKernelTableSelfCheckPasses() {
+        let check = int8KernelSelfCheck(cases: 300, seed: 7)
+        XCTAssertNil(check.failure)
+        XCTAssertEqual(check.casesPerKernel.values.reduce(0, +), 300)
+    }
+
     /// Accumulators past 2^24 (Float(acc) rounds) and past 2^31 (wraps), every input and weight extreme.
     func testConvolutionExtremes() {
         var random = SplitMix64(seed: 107)
@@ -401,9 +409,11 @@ final class Int8KernelTests: XCTestCase {
 
     // MARK: Convolution harness
 
+    /// Each GEMM case runs every kernel for that case: the 6x8c4 one and the dot-product ones (on the host through
+    /// CEdgeQDot's C definition of sdot; the device builds run them on whole models, Targets/qemu-selftest).
     private enum ConvolutionKernel {
-        case pointwise   // i8_conv1x1_gemm_6x8c4
-        case gemm        // i8_conv_gemm_6x8c4
+        case pointwise   // i8_conv1x1_gemm_6x8c4, i8_conv1x1_gemm_dot (every tile)
+        case gemm        // i8_conv_gemm_6x8c4, i8_conv_gemm_dot (every tile)
         case depthwise   // i8_dwconv
     }
 
@@ -484,9 +494,9 @@ final class Int8KernelTests: XCTestCase {
             multipliers = multipliers.map { _ in random.element(of: [0.5, 0.25, 0.125]) }
         }
         let r = ties ? I8Requantization(zeroPoint: Int32(random.int(-3...3))) : randomRequantization(&random)
-        let fast = I8TestView<Int8>(
+        let output = I8TestView<Int8>(
             output: &random, pixels: outputPixels, channels: g.outputChannels, pixelStride: pixelStride)
-        let expected = fast.copy()
+        let expected = output.copy()
         ref_i8_conv(
             input: input.start, inputPixelStride: input.pixelStride, inputZeroPoint: inputZeroPoint, geometry: g,
             weights: weights, bias: bias, multipliers: multipliers, output: expected.start,
@@ -501,42 +511,78 @@ final class Int8KernelTests: XCTestCase {
         let padding = (16 - g.outputChannels % 16) % 16
         let paddedBias = folded + [Int32](repeating: 0, count: padding)
         let paddedMultipliers = multipliers + [Float](repeating: 0, count: padding)
+        /// Runs one kernel on a fresh copy of the output view and checks it.
+        func check(_ name: String, _ run: (I8TestView<Int8>) -> Void) {
+            let fast = output.copy()
+            run(fast)
+            assertViewsMatch(fast, expected, "\(name) \(g) \(r) extremes \(extremes.map(String.init) ?? "-")")
+        }
         switch kernel {
         case .pointwise:
             let packed = packGEMMI8C4(ohwi: weights, outputChannels: g.outputChannels, reductionSize: g.reductionSize)
-            var scratch = [Int16](
-                repeating: 0x5A5A, count: i8_conv1x1_gemm_scratchCount(inputChannels: g.inputChannels))
             // Two calls on a split of the pixels: results must not depend on it.
             let split = random.int(0...inputPixels)
-            for range in [0..<split, split..<inputPixels] where !range.isEmpty {
-                i8_conv1x1_gemm_6x8c4(
-                    input: input.start + range.lowerBound * input.pixelStride, inputPixelStride: input.pixelStride,
-                    pixelCount: range.count, inputChannels: g.inputChannels, weights: packed, bias: paddedBias,
-                    multipliers: paddedMultipliers, outputChannels: g.outputChannels,
-                    output: fast.start + range.lowerBound * fast.pixelStride, outputPixelStride: fast.pixelStride,
-                    requantization: r, scratch: &scratch)
+            let ranges = [0..<split, split..<inputPixels].filter { !$0.isEmpty }
+            check("i8_conv1x1_gemm_6x8c4") { fast in
+                var scratch = [Int16](
+                    repeating: 0x5A5A, count: i8_conv1x1_gemm_scratchCount(inputChannels: g.inputChannels))
+                for range in ranges {
+                    i8_conv1x1_gemm_6x8c4(
+                        input: input.start + range.lowerBound * input.pixelStride,
+                        inputPixelStride: input.pixelStride, pixelCount: range.count, inputChannels: g.inputChannels,
+                        weights: packed, bias: paddedBias, multipliers: paddedMultipliers,
+                        outputChannels: g.outputChannels, output: fast.start + range.lowerBound * fast.pixelStride,
+                        outputPixelStride: fast.pixelStride, requantization: r, scratch: &scratch)
+                }
+            }
+            for tile in [I8DotTile.sdot5x16, .neon4x16] {
+                check("i8_conv1x1_gemm_" + tile.name) { fast in
+                    for range in ranges {
+                        i8_conv1x1_gemm_dot(
+                            tile: tile, input: input.start + range.lowerBound * input.pixelStride,
+                            inputPixelStride: input.pixelStride, pixelCount: range.count, inputChannels: g.inputChannels,
+                            weights: packed, bias: paddedBias, multipliers: paddedMultipliers,
+                            outputChannels: g.outputChannels, output: fast.start + range.lowerBound * fast.pixelStride,
+                            outputPixelStride: fast.pixelStride, requantization: r)
+                    }
+                }
             }
         case .gemm:
             let packed = packGEMMI8C4(ohwi: weights, outputChannels: g.outputChannels, reductionSize: g.reductionSize)
-            var scratch = [Int16](repeating: 0x5A5A, count: i8_conv_gemm_scratchCount(geometry: g))
-            for rows in rowRanges {
-                i8_conv_gemm_6x8c4(
-                    input: input.start, inputPixelStride: input.pixelStride, inputZeroPoint: inputZeroPoint,
-                    geometry: g, weights: packed, bias: paddedBias, multipliers: paddedMultipliers,
-                    output: fast.start, outputPixelStride: fast.pixelStride, requantization: r, outputRows: rows,
-                    scratch: &scratch)
+            check("i8_conv_gemm_6x8c4") { fast in
+                var scratch = [Int16](repeating: 0x5A5A, count: i8_conv_gemm_scratchCount(geometry: g))
+                for rows in rowRanges {
+                    i8_conv_gemm_6x8c4(
+                        input: input.start, inputPixelStride: input.pixelStride, inputZeroPoint: inputZeroPoint,
+                        geometry: g, weights: packed, bias: paddedBias, multipliers: paddedMultipliers,
+                        output: fast.start, outputPixelStride: fast.pixelStride, requantization: r, outputRows: rows,
+                        scratch: &scratch)
+                }
+            }
+            for tile in [I8DotTile.sdot5x16, .neon4x16] {
+                check("i8_conv_gemm_" + tile.name) { fast in
+                    var scratch = [Int8](repeating: 0x5A, count: i8_conv_gemm_scratchCount(geometry: g))
+                    for rows in rowRanges {
+                        i8_conv_gemm_dot(
+                            tile: tile, input: input.start, inputPixelStride: input.pixelStride, inputZeroPoint: inputZeroPoint,
+                            geometry: g, weights: packed, bias: paddedBias, multipliers: paddedMultipliers,
+                            output: fast.start, outputPixelStride: fast.pixelStride, requantization: r, outputRows: rows,
+                            scratch: &scratch)
+                    }
+                }
             }
         case .depthwise:
             let packed = packDepthwiseHWCI8(
                 ohwi: weights, channels: g.outputChannels, kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth)
-            for rows in rowRanges {
-                i8_dwconv(
-                    input: input.start, inputPixelStride: input.pixelStride, inputZeroPoint: inputZeroPoint,
-                    geometry: g, weights: packed, bias: folded, multipliers: multipliers, output: fast.start,
-                    outputPixelStride: fast.pixelStride, requantization: r, outputRows: rows)
+            check("i8_dwconv") { fast in
+                for rows in rowRanges {
+                    i8_dwconv(
+                        input: input.start, inputPixelStride: input.pixelStride, inputZeroPoint: inputZeroPoint,
+                        geometry: g, weights: packed, bias: folded, multipliers: multipliers, output: fast.start,
+                        outputPixelStride: fast.pixelStride, requantization: r, outputRows: rows)
+                }
             }
         }
-        assertViewsMatch(fast, expected, "\(kernel) \(g) \(r) extremes \(extremes.map(String.init) ?? "-")")
     }
 
     /// Bit equality everywhere: inside the view the kernel's result, outside the untouched sentinel.

@@ -8,6 +8,7 @@ public struct EdgeQError: Error {
         case invalidInput      // wrong tensor size or shape given to a model
         case io                // file system
         case invalidArgument   // command-line usage
+        case selfCheckFailed   // a kernel differs from its reference (`edgeq selftest`)
     }
 
     public var kind: Kind
@@ -26,6 +27,7 @@ public struct EdgeQError: Error {
         case .invalidInput: return "invalid input"
         case .io: return "i/o error"
         case .invalidArgument: return "invalid argument"
+        case .selfCheckFailed: return "self-check failed"
         }
     }
 

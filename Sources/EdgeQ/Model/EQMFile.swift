@@ -284,7 +284,15 @@ public func parseEQM(_ file: UnsafeRawBufferPointer) throws(EdgeQError) -> (Mode
     let tensorCount = try tr.count("tensor count", elementSize: 16)
     graph.tensors.reserveCapacity(tensorCount)
     for index in 0..<tensorCount {
-        graph.tensors.append(try readTensor(&tr, index: index, weightsLength: weights.count))
+        let tensor = try readTensor(&tr, index: index, weightsLength: weights.count)
+        // int8 weights are symmetric in [-127, 127] (QUANTIZATION.md); the NEON depthwise kernel sums two
+        // products in int16 and relies on it.
+        if tensor.dtype == .int8, let d = tensor.data,
+            file[(weights.lowerBound + d.offset)..<(weights.lowerBound + d.offset + d.length)].contains(0x80)
+        {
+            throw EdgeQError(.invalidModel, "int8 weight '" + tensor.name + "' holds -128 (weights lie in [-127, 127])")
+        }
+        graph.tensors.append(tensor)
     }
 
     var nr = try section(.nodes)

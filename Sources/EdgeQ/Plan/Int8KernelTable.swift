@@ -41,76 +41,128 @@ extension KernelArguments {
 /// Scratch floats for `int16s` int16 values.
 private func floatsFor(int16s: Int) -> Int { (int16s + 1) / 2 }
 
-public let int8KernelTable: [KernelEntry] = [
+/// Scratch floats for `int8s` int8 values.
+private func floatsFor(int8s: Int) -> Int { (int8s + 3) / 4 }
+
+/// 1x1 convolutions and fully connected layers: the pointwise GEMM kernels.
+private func isPointwiseGEMM(_ op: Operator, _ g: ConvGeometry?) -> Bool {
+    if case .fullyConnected = op { return true }
+    return isConv(op, g) { $0.isPointwise }
+}
+
+/// Work items = chunks of `chunk` output pixels of a pointwise GEMM (the kernel's cache block); `run(first,
+/// count, multipliers, requantization, worker)` computes pixels first ..< first + count.
+private func pointwiseGEMMWork(
+    _ a: KernelArguments, chunk: Int,
+    _ run: @escaping (_ first: Int, _ count: Int, UnsafePointer<Float>, I8Requantization, _ worker: Int) -> Void
+) -> KernelWork {
+    let pixels = a.outputView.pixels
+    let multipliers = a.requantizationMultipliers
+    let requantization = a.requantization
+    return KernelWork(items: (pixels + chunk - 1) / chunk) { chunks, worker in
+        let first = chunks.lowerBound * chunk
+        multipliers.withUnsafeBufferPointer { m in
+            run(first, min(chunks.upperBound * chunk, pixels) - first, m.baseAddress!, requantization, worker)
+        }
+    }
+}
+
+/// Work items = output rows of a convolution; `run(rows, multipliers, requantization, worker)`.
+private func convRowsWork(
+    _ a: KernelArguments,
+    _ run: @escaping (_ rows: Range<Int>, UnsafePointer<Float>, I8Requantization, _ worker: Int) -> Void
+) -> KernelWork {
+    let multipliers = a.requantizationMultipliers
+    let requantization = a.requantization
+    return KernelWork(items: a.geometry!.outputHeight) { rows, worker in
+        multipliers.withUnsafeBufferPointer { m in run(rows, m.baseAddress!, requantization, worker) }
+    }
+}
+
+// The GEMM rows (1x1 and fully connected, then any groups == 1 convolution) for the build's ISA. aarch64: the
+// dot-product tiles, with sdot where the build's CPU has it (Targets/build passes -D EDGEQ_DOTPROD for such
+// profiles: rpi5), else their Armv8.0 NEON form. x86_64: the 6x8c4 tile made for AVX2 (vpmaddwd). The host
+// tests run every kernel, the dot-product ones through CEdgeQDot's plain C sdot.
+#if arch(arm64)
+#if EDGEQ_DOTPROD
+private let dotTile = I8DotTile.sdot5x16
+#else
+private let dotTile = I8DotTile.neon4x16
+#endif
+private let gemmRows: [KernelEntry] = [
     KernelEntry(
-        name: "i8_conv1x1_gemm_6x8c4", dtype: .int8,
-        matches: { op, g in
-            if case .fullyConnected = op { return true }
-            guard case .conv2d = op, let g else { return false }
-            return g.isPointwise
-        },
-        scratchCount: { g in floatsFor(int16s: i8_conv1x1_gemm_scratchCount(inputChannels: g!.inputChannels)) },
+        name: "i8_conv1x1_gemm_" + dotTile.name, dtype: .int8,
+        matches: isPointwiseGEMM,
+        scratchCount: { _ in 0 },
         bind: { a in
-            let inputChannels = a.inputViews[0].channels
-            let outputChannels = a.outputView.channels
-            let pixels = a.outputView.pixels
-            let multipliers = a.requantizationMultipliers
-            let requantization = a.requantization
             let inputStride = a.inputViews[0].pixelStride, outputStride = a.outputView.pixelStride
-            let chunk = i8GEMMChunkPixels
-            return KernelWork(items: (pixels + chunk - 1) / chunk) { chunks, worker in
-                let first = chunks.lowerBound * chunk
-                let end = min(chunks.upperBound * chunk, pixels)
-                multipliers.withUnsafeBufferPointer { m in
-                    i8_conv1x1_gemm_6x8c4(
-                        input: a.i8(0) + first * inputStride, inputPixelStride: inputStride, pixelCount: end - first,
-                        inputChannels: inputChannels, weights: a.i8(1), bias: a.i32(2), multipliers: m.baseAddress!,
-                        outputChannels: outputChannels, output: a.i8Output + first * outputStride,
-                        outputPixelStride: outputStride, requantization: requantization,
-                        scratch: a.int16Scratch(worker: worker))
-                }
+            return pointwiseGEMMWork(a, chunk: dotTile.chunkPixels) { first, count, m, requantization, _ in
+                i8_conv1x1_gemm_dot(
+                    tile: dotTile, input: a.i8(0) + first * inputStride, inputPixelStride: inputStride,
+                    pixelCount: count, inputChannels: a.inputViews[0].channels, weights: a.i8(1), bias: a.i32(2),
+                    multipliers: m, outputChannels: a.outputView.channels, output: a.i8Output + first * outputStride,
+                    outputPixelStride: outputStride, requantization: requantization)
             }
         }),
     KernelEntry(
-        name: "i8_dwconv", dtype: .int8,
-        matches: { op, g in
-            guard case .conv2d = op, let g else { return false }
-            return g.isDepthwise
-        },
-        scratchCount: { _ in 0 },
+        name: "i8_conv_gemm_" + dotTile.name, dtype: .int8,
+        matches: { op, g in isConv(op, g) { $0.groups == 1 } },
+        scratchCount: { g in floatsFor(int8s: i8_conv_gemm_scratchCount(geometry: g!)) },
         bind: { a in
-            let g = a.geometry!
-            let multipliers = a.requantizationMultipliers
-            let requantization = a.requantization
-            return KernelWork(items: g.outputHeight) { rows, _ in
-                multipliers.withUnsafeBufferPointer { m in
-                    i8_dwconv(
-                        input: a.i8(0), inputPixelStride: a.inputViews[0].pixelStride, inputZeroPoint: a.inputZeroPoint,
-                        geometry: g, weights: a.i8(1), bias: a.i32(2), multipliers: m.baseAddress!,
-                        output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
-                        requantization: requantization, outputRows: rows)
-                }
+            convRowsWork(a) { rows, m, requantization, worker in
+                i8_conv_gemm_dot(
+                    tile: dotTile, input: a.i8(0), inputPixelStride: a.inputViews[0].pixelStride,
+                    inputZeroPoint: a.inputZeroPoint, geometry: a.geometry!, weights: a.i8(1), bias: a.i32(2),
+                    multipliers: m, output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
+                    requantization: requantization, outputRows: rows, scratch: a.int8Scratch(worker: worker))
+            }
+        }),
+]
+#else
+private let gemmRows: [KernelEntry] = [
+    KernelEntry(
+        name: "i8_conv1x1_gemm_6x8c4", dtype: .int8,
+        matches: isPointwiseGEMM,
+        scratchCount: { g in floatsFor(int16s: i8_conv1x1_gemm_scratchCount(inputChannels: g!.inputChannels)) },
+        bind: { a in
+            let inputStride = a.inputViews[0].pixelStride, outputStride = a.outputView.pixelStride
+            return pointwiseGEMMWork(a, chunk: i8GEMMChunkPixels) { first, count, m, requantization, worker in
+                i8_conv1x1_gemm_6x8c4(
+                    input: a.i8(0) + first * inputStride, inputPixelStride: inputStride, pixelCount: count,
+                    inputChannels: a.inputViews[0].channels, weights: a.i8(1), bias: a.i32(2), multipliers: m,
+                    outputChannels: a.outputView.channels, output: a.i8Output + first * outputStride,
+                    outputPixelStride: outputStride, requantization: requantization,
+                    scratch: a.int16Scratch(worker: worker))
             }
         }),
     KernelEntry(
         name: "i8_conv_gemm_6x8c4", dtype: .int8,
-        matches: { op, g in
-            guard case .conv2d = op, let g else { return false }
-            return g.groups == 1
-        },
+        matches: { op, g in isConv(op, g) { $0.groups == 1 } },
         scratchCount: { g in floatsFor(int16s: i8_conv_gemm_scratchCount(geometry: g!)) },
         bind: { a in
-            let g = a.geometry!
-            let multipliers = a.requantizationMultipliers
-            let requantization = a.requantization
-            return KernelWork(items: g.outputHeight) { rows, worker in
-                multipliers.withUnsafeBufferPointer { m in
-                    i8_conv_gemm_6x8c4(
-                        input: a.i8(0), inputPixelStride: a.inputViews[0].pixelStride, inputZeroPoint: a.inputZeroPoint,
-                        geometry: g, weights: a.i8(1), bias: a.i32(2), multipliers: m.baseAddress!,
-                        output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
-                        requantization: requantization, outputRows: rows, scratch: a.int16Scratch(worker: worker))
-                }
+            convRowsWork(a) { rows, m, requantization, worker in
+                i8_conv_gemm_6x8c4(
+                    input: a.i8(0), inputPixelStride: a.inputViews[0].pixelStride, inputZeroPoint: a.inputZeroPoint,
+                    geometry: a.geometry!, weights: a.i8(1), bias: a.i32(2), multipliers: m,
+                    output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
+                    requantization: requantization, outputRows: rows, scratch: a.int16Scratch(worker: worker))
+            }
+        }),
+]
+#endif
+
+public let int8KernelTable: [KernelEntry] = gemmRows + [
+    KernelEntry(
+        name: "i8_dwconv", dtype: .int8,
+        matches: { op, g in isConv(op, g) { $0.isDepthwise } },
+        scratchCount: { _ in 0 },
+        bind: { a in
+            convRowsWork(a) { rows, m, requantization, _ in
+                i8_dwconv(
+                    input: a.i8(0), inputPixelStride: a.inputViews[0].pixelStride, inputZeroPoint: a.inputZeroPoint,
+                    geometry: a.geometry!, weights: a.i8(1), bias: a.i32(2), multipliers: m,
+                    output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
+                    requantization: requantization, outputRows: rows)
             }
         }),
     KernelEntry(

@@ -30,6 +30,10 @@ public struct KernelArguments {
         UnsafeMutableRawPointer(scratch(worker: worker)).assumingMemoryBound(to: Int16.self)
     }
 
+    public func int8Scratch(worker: Int) -> UnsafeMutablePointer<Int8> {
+        UnsafeMutableRawPointer(scratch(worker: worker)).assumingMemoryBound(to: Int8.self)
+    }
+
     public func f32(_ i: Int) -> UnsafePointer<Float> { inputs[i].assumingMemoryBound(to: Float.self) }
     public func i8(_ i: Int) -> UnsafePointer<Int8> { inputs[i].assumingMemoryBound(to: Int8.self) }
     public func i32(_ i: Int) -> UnsafePointer<Int32> { inputs[i].assumingMemoryBound(to: Int32.self) }
@@ -66,7 +70,7 @@ public struct KernelEntry {
 
 private func noScratch(_ g: ConvGeometry?) -> Int { 0 }
 
-private func isConv(_ op: Operator, _ g: ConvGeometry?, where predicate: (ConvGeometry) -> Bool) -> Bool {
+func isConv(_ op: Operator, _ g: ConvGeometry?, where predicate: (ConvGeometry) -> Bool) -> Bool {
     guard case .conv2d = op, let g else { return false }
     return predicate(g)
 }

@@ -2,11 +2,16 @@
 // 16 channels: for one tap, a pixel's channels and the tap's weights are both contiguous.
 // acc[c] = bias[c] + Σ_taps w[tap][c]·x[tap][c] over the whole window, a padded tap reading z_x (real zero, as
 // the folded bias assumes), then the requantization rule with the channel's multiplier.
-// Taps go in pairs (t, t+1) in (ky, kx) order, an odd last tap paired with a zero weight: the two taps' bytes
-// interleaved make one `i8_dotPairs` per 8 channels, i.e. per pixel, tap pair and 16 channels 2 unpacks, 2
-// vpmovsxbw, 2 vpmaddwd and 2 vpaddd on AVX2 for 32 multiply-adds (float needs 4 FMAs, so int8 cannot match
-// float per instruction here; it saves the loads of a 4x wider tensor). The sums are exact integers, so this
-// order gives the reference's result bit for bit.
+// Taps go in pairs (t, t+1) in (ky, kx) order, an odd last tap paired with a zero weight (I8DepthwiseSums):
+// - AVX2: the two taps' bytes interleaved make one `i8_dotPairs` per 8 channels, i.e. per pixel, tap pair and
+//   16 channels 2 unpacks, 2 vpmovsxbw, 2 vpmaddwd and 2 vpaddd for 32 multiply-adds (float needs 4 FMAs, so
+//   int8 cannot match float per instruction here; it saves the loads of a 4x wider tensor).
+// - NEON: the same interleaving became zip + smull + sshll + sshll + addp + add (24 instructions per pixel,
+//   tap pair and 16 channels). Instead the two taps' products are summed in int16 lanes (smull + smlal .8h),
+//   then widened into the int32 sums (saddw): 2 loads, 2 smull, 2 smlal, 4 saddw, no interleaving. Exact
+//   because weights lie in [-127, 127] (checked at load, Model/EQMFile.swift): |w·x| <= 127·128 = 16256, so
+//   two products stay inside int16.
+// The sums are exact integers, so this order gives the reference's result bit for bit.
 // Every kernel size runs the same loop over a table of tap offsets built once per call; constant 3x3 and 5x5
 // instances (fully unrolled tap loops, as the float kernel has) measured 4% slower on the MobileNetV2 layers.
 // Channels go 16 at a time; a last partial block is the view's last 16 channels (overlapping the previous block),
@@ -97,11 +102,11 @@ private struct I8DepthwisePixels {
         _ sums: inout I8DepthwiseSums, _ t: Int, second: Bool, channel: Int, lanes: I8DepthwiseLanes<L>
     ) {
         let w = weights + (t &* channels &+ channel)
-        let pair = i8_interleave(lanes.load(w), second ? lanes.load(w + channels) : SIMD16())
+        let pair = I8DepthwiseSums.weights(lanes.load(w), second ? lanes.load(w + channels) : SIMD16())
         @inline(always)
-        func inputs(_ pixel: Int) -> (low: SIMD16<Int8>, high: SIMD16<Int8>) {
+        func inputs(_ pixel: Int) -> (SIMD16<Int8>, SIMD16<Int8>) {
             let x0 = tapInput(t, pixel: pixel, channel: channel, lanes: lanes)
-            return i8_interleave(x0, second ? tapInput(t &+ 1, pixel: pixel, channel: channel, lanes: lanes) : x0)
+            return (x0, second ? tapInput(t &+ 1, pixel: pixel, channel: channel, lanes: lanes) : x0)
         }
         sums.s0 = I8DepthwiseSums.add(sums.s0, pair, inputs(0))
         if grouped {
@@ -203,20 +208,47 @@ private enum I8DepthwiseLanes8: I8DepthwiseLaneLayout { static var half: Int { 8
 private enum I8DepthwiseLanes4: I8DepthwiseLaneLayout { static var half: Int { 4 } }
 private enum I8DepthwiseLanes1: I8DepthwiseLaneLayout { static var half: Int { 1 } }
 
-/// The accumulators of up to 4 pixels x 16 channels (channels 0..<8, 8..<16).
+/// The accumulators of up to 4 pixels x 16 channels (channels 0..<8, 8..<16), and one tap pair's step for
+/// each ISA (see the file comment).
 private struct I8DepthwiseSums {
     var s0 = (SIMD8<Int32>(), SIMD8<Int32>())
     var s1 = (SIMD8<Int32>(), SIMD8<Int32>())
     var s2 = (SIMD8<Int32>(), SIMD8<Int32>())
     var s3 = (SIMD8<Int32>(), SIMD8<Int32>())
 
+#if arch(arm64)
+    /// A tap pair's weights as `add` takes them: the two taps' vectors.
+    typealias Weights = (SIMD16<Int8>, SIMD16<Int8>)
+
+    @inline(always)
+    static func weights(_ w0: SIMD16<Int8>, _ w1: SIMD16<Int8>) -> Weights { (w0, w1) }
+
+    /// s + w0·x0 + w1·x1 per channel, the two products summed in int16 (exact for weights in [-127, 127]).
     @inline(always)
     static func add(
-        _ s: (SIMD8<Int32>, SIMD8<Int32>), _ w: (low: SIMD16<Int8>, high: SIMD16<Int8>),
-        _ x: (low: SIMD16<Int8>, high: SIMD16<Int8>)
+        _ s: (SIMD8<Int32>, SIMD8<Int32>), _ w: Weights, _ x: (SIMD16<Int8>, SIMD16<Int8>)
     ) -> (SIMD8<Int32>, SIMD8<Int32>) {
-        (s.0 &+ i8_dotPairs(w.low, x.low), s.1 &+ i8_dotPairs(w.high, x.high))
+        // Whole-vector operations on widened lanes: one lane loop computing both products stayed a scalar loop.
+        let products = i8_widen16(w.0) &* i8_widen16(x.0) &+ i8_widen16(w.1) &* i8_widen16(x.1)
+        let sums = i8_widen(products)
+        return (s.0 &+ sums.lowHalf, s.1 &+ sums.highHalf)
     }
+#else
+    /// A tap pair's weights as `add` takes them: interleaved once for all pixels.
+    typealias Weights = (low: SIMD16<Int8>, high: SIMD16<Int8>)
+
+    @inline(always)
+    static func weights(_ w0: SIMD16<Int8>, _ w1: SIMD16<Int8>) -> Weights { i8_interleave(w0, w1) }
+
+    /// s + w0·x0 + w1·x1 per channel: the taps interleaved, products of adjacent lanes summed.
+    @inline(always)
+    static func add(
+        _ s: (SIMD8<Int32>, SIMD8<Int32>), _ w: Weights, _ x: (SIMD16<Int8>, SIMD16<Int8>)
+    ) -> (SIMD8<Int32>, SIMD8<Int32>) {
+        let x = i8_interleave(x.0, x.1)
+        return (s.0 &+ i8_dotPairs(w.low, x.low), s.1 &+ i8_dotPairs(w.high, x.high))
+    }
+#endif
 }
 
 /// Int8 depthwise convolution, any kernel size, stride, padding and dilation. `input`/`output` point at pixel

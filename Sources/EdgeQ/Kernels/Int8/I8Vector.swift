@@ -89,6 +89,14 @@ func i8_widen<T: FixedWidthInteger & SIMDScalar>(_ v: SIMD16<T>) -> SIMD16<Int32
     return r
 }
 
+/// Int8 -> Int16 lanes (sxtl on NEON).
+@inline(always)
+func i8_widen16(_ v: SIMD16<Int8>) -> SIMD16<Int16> {
+    var r = SIMD16<Int16>()
+    for i in 0..<16 { r[i] = Int16(v[i]) }
+    return r
+}
+
 /// Int32 -> Int8 lanes, for values already in [-128, 127]. The clamp changes nothing but makes the pattern
 /// LLVM lowers to saturating packs (vpackssdw + vpacksswb on AVX2; smin/smax + uzp1 on NEON). LLVM's choice
 /// for these lane loops depends on the surroundings: a plain truncation, `evenHalf` of bitcasts, or joining two
