@@ -77,17 +77,25 @@ func correctableLayers(_ graph: ImportGraph, _ plan: QuantizationPlan) -> [(node
 func layerSums(
     _ model: ImportedModel, _ names: [String], channels: [Int], activations: [Activation]?, inputs: [[Float]]
 ) throws(EdgeQError) -> [ChannelSums] {
+    var sums = channels.map { ChannelSums(channels: $0) }
+    try observeTensors(model, names, inputs: inputs) { i, values in
+        sums[i].add(values, countingActiveOf: activations?[i])
+    }
+    return sums
+}
+
+/// Runs `model` on each of `inputs` and hands `body` the values (NHWC, real) of each tensor of `names`, by its
+/// position in `names`.
+func observeTensors(
+    _ model: ImportedModel, _ names: [String], inputs: [[Float]], _ body: (Int, [Float]) -> Void
+) throws(EdgeQError) {
     let observed = try Model(bytes: serializeEQM(model.graph, weights: model.weights)).observingEveryActivation()
     let interpreter = try Interpreter(model: observed)
     let tensors = names.map { name in observed.graph.tensors.firstIndex { $0.name == name && !$0.isConstant }! }
-    var sums = channels.map { ChannelSums(channels: $0) }
     for input in inputs {
         interpreter.run(input)
-        for (i, t) in tensors.enumerated() {
-            sums[i].add(interpreter.values(of: t), countingActiveOf: activations?[i])
-        }
+        for (i, t) in tensors.enumerated() { body(i, interpreter.values(of: t)) }
     }
-    return sums
 }
 
 extension ImportGraph {

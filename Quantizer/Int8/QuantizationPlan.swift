@@ -13,15 +13,17 @@ public struct QuantizationOptions {
     public var crossLayerEqualization = false
     /// Calibration images that the range search (RangeSearch.swift) judges ranges on; 0: no search.
     public var rangeSearchImages = 0
+    /// Convolutions to binarize (Quantizer/Binary/BINARIZATION.md).
+    public var binarization = BinarizationOptions()
 
     public init() {}
 }
 
 /// Which tensors and nodes of an imported graph become int8, and with what quantization.
 ///
-/// A node runs in int8 when its kind has an int8 kernel (convolution with groups 1 or depthwise, fully
-/// connected, add, global average pool, the squeeze-excite channel multiply, and concat / slice / reshape of
-/// int8 tensors), its fused activation is a clamp (none, ReLU, ReLU6/clip), every activation tensor it touches
+/// A node runs in int8 when its kind has an int8 kernel (convolution with groups 1 or depthwise, binary
+/// convolution, fully connected, add, global average pool, the squeeze-excite channel multiply, and concat /
+/// slice / reshape of int8 tensors), its fused activation is a clamp (none, ReLU, ReLU6/clip), every activation tensor it touches
 /// has a calibrated range, and the user did not keep it float. Everything else stays float32; quantize and
 /// dequantize nodes go in where the two meet.
 ///
@@ -76,6 +78,9 @@ struct QuantizationPlan {
                 let depthwise = params.groups > 1 && params.groups == channels && params.groups == bias.count
                 int8 = (params.groups == 1 || depthwise) && params.activation.isClamp
                     && quantized(node.inputs[0])
+            case .binaryConv(let params, _, _):
+                // The binary kernel reads int8 as well as float32 and writes either; int8 saves the conversions.
+                int8 = params.activation.isClamp && quantized(node.inputs[0])
             case .fullyConnected(let activation, _, _):
                 int8 = activation.isClamp && quantized(node.inputs[0])
             case .add(let activation, nil):

@@ -15,6 +15,8 @@ public struct QuantizationResult {
     public var model: ImportedModel
     /// The ranges used, one line per calibrated tensor.
     public var table: RangeTable
+    /// What binarization chose and measured, when asked for.
+    public var binarization: BinarizationReport?
 }
 
 /// Quantizes an ONNX float model to int8 (QUANTIZATION.md beside the int8 kernels): calibration or a range
@@ -25,6 +27,7 @@ public func quantizeONNX(
     report: (String) -> Void, progress: (_ stage: String, _ done: Int, _ total: Int) -> Void
 ) throws(EdgeQError) -> QuantizationResult {
     var (graph, producer) = try importONNXGraph(bytes)
+    _ = try graph.resolveBinaryLayers(options.binarization.layers)  // a bad --binary fails before calibrating
     if options.crossLayerEqualization {
         report("cross-layer equalization: " + String(graph.equalizeCrossLayer()) + " pairs of layers equalized")
     }
@@ -68,6 +71,21 @@ public func quantizeONNX(
     for name in options.keepFloat where !graph.nodes.contains(where: { globMatches(pattern: Array(name.utf8), name: Array($0.name.utf8)) }) {
         throw EdgeQError(.invalidArgument, "--keep-float '" + name + "' matches no layer of the model")
     }
+    var binarization: BinarizationReport? = nil
+    if options.binarization.isRequested {
+        let images = calibration?.paths ?? options.binarization.calibrationImages
+        guard !images.isEmpty else {
+            throw EdgeQError(.invalidArgument, "binarization measures on calibration images: give --calib DIR")
+        }
+        let measured = try CalibrationInputs(
+            Array(images.prefix(options.binarization.images)), size: channelsLast(graph.tensors[graph.inputs[0]].dims)[1],
+            skipBad: false, report: report)
+        var inputs: [[Float]] = []
+        for n in measured.paths.indices { inputs.append(try measured.input(n)) }
+        binarization = try graph.applyBinarization(
+            options.binarization, quantization: options, ranges: table.ranges, producer: producer, inputs: inputs,
+            report: report, progress: progress)
+    }
     let plan = QuantizationPlan(graph, ranges: table.ranges, options: options)
     if options.biasCorrection {
         guard let calibration else {
@@ -76,7 +94,7 @@ public func quantizeONNX(
         try graph.correctBiases(plan: plan, producer: producer, calibration: calibration, progress: progress)
     }
     let model = graph.emit(producer: producer + ", int8 by edgeq quantize", quantization: plan)
-    return QuantizationResult(model: model, table: table)
+    return QuantizationResult(model: model, table: table, binarization: binarization)
 }
 
 /// The calibration images, decoded and preprocessed to the model's input one at a time (so that hundreds of

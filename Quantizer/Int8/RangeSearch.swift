@@ -19,23 +19,11 @@ extension ImportGraph {
         _ entries: [RangeTable.Entry], statistics: [String: ActivationStatistics], inputs: [[Float]],
         producer: String, options: QuantizationOptions, progress: (String, Int, Int) -> Void
     ) throws(EdgeQError) -> [RangeTable.Entry] {
-        let floatModel = emit(producer: producer)
-        let float = try Interpreter(model: try Model(bytes: serializeEQM(floatModel.graph, weights: floatModel.weights)))
-        let reference = inputs.map { input -> [Float] in
-            float.run(input)
-            return float.output()
-        }
+        let comparison = try LogitComparison(self, producer: producer, inputs: inputs)
         func logitError(_ entries: [RangeTable.Entry]) throws(EdgeQError) -> Double {
             var ranges: [String: ActivationRange] = [:]
             for entry in entries { ranges[entry.name] = entry.range }
-            let model = emit(producer: producer, quantization: QuantizationPlan(self, ranges: ranges, options: options))
-            let interpreter = try Interpreter(model: try Model(bytes: serializeEQM(model.graph, weights: model.weights)))
-            var error = 0.0
-            for (input, expected) in zip(inputs, reference) {
-                interpreter.run(input)
-                for (y, e) in zip(interpreter.output(), expected) { error += Double(y - e) * Double(y - e) }
-            }
-            return error
+            return try comparison.measure(self, ranges: ranges, options: options).noise
         }
         var best = entries
         var bestError = try logitError(best)

@@ -113,7 +113,7 @@ public func runtimeCommands(loader: @escaping ModelLoader) -> [Command] {
                   --warmup N   untimed inferences first (default 3)
                   --threads N  run the layers on N threads (default 1)
                   --json       print {"median_ms": ..., "min_ms": ..., "runs": N, "arena_bytes": ..., ...}
-                  --layers     also print the median time of every layer with its kernel and MACs
+                  --layers     also print the median time of every layer with its kernel, dtype and MACs
                 """,
             run: { a throws(EdgeQError) in try benchCommand(a, loader) }),
         Command(
@@ -458,14 +458,15 @@ func benchCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQErro
         return
     }
     if !layerTimes.isEmpty {
-        Platform.print(padLeft("#", 4) + "  " + padRight("layer", 36) + padRight("kernel", 32) + padLeft("MMACs", 9)
-            + padLeft("ms", 9) + padLeft("GMAC/s", 8))
+        Platform.print(padLeft("#", 4) + "  " + padRight("layer", 36) + padRight("kernel", 32) + padRight("dtype", 8)
+            + padLeft("MMACs", 9) + padLeft("ms", 9) + padLeft("GMAC/s", 8))
         let graph = interpreter.model.graph
         for (s, step) in interpreter.steps.enumerated() {
             let ms = median(layerTimes[s])
             let rate = step.macs > 0 && ms > 0 ? fixed(Double(step.macs) / ms / 1e6, 2) : ""
             Platform.print(padLeft(String(s), 4) + "  " + padRight(graph.nodes[step.node].name, 36)
-                + padRight(step.kernel, 32) + padLeft(fixed(Double(step.macs) / 1e6, 2), 9) + padLeft(fixed(ms, 3), 9)
+                + padRight(step.kernel, 32) + padRight(graph.layerDType(graph.nodes[step.node]).name, 8)
+                + padLeft(fixed(Double(step.macs) / 1e6, 2), 9) + padLeft(fixed(ms, 3), 9)
                 + padLeft(rate, 8))
         }
     }
@@ -505,13 +506,10 @@ func inspectCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQEr
         totalMacs += macs
         totalParameterBytes += parameterBytes
         let output = node.outputs[0]
-        // A layer's dtype is its output's, except that binary layers (whatever they read and write) say so.
-        var dtype = graph.tensors[output].dtype
-        if case .binaryConv2d = node.op { dtype = graph.tensors[node.inputs[1]].dtype }
         Platform.print(
             padLeft(String(n), 4) + "  " + padRight(node.name, 36) + padRight(node.op.name, 18)
                 + padRight(kernels[n] ?? (node.op.isViewOrConcat ? "(view)" : "-"), 30)
-                + padRight(describe(interpreter.shapes[output]), 18) + padRight(dtype.name, 7)
+                + padRight(describe(interpreter.shapes[output]), 18) + padRight(graph.layerDType(node).name, 7)
                 + padLeft(fixed(Double(macs) / 1e6, 2), 8) + padLeft(String(parameterBytes), 10))
     }
     let input = graph.inputs.map { describe(interpreter.shapes[$0]) }.joined(separator: ", ")
@@ -529,4 +527,13 @@ func inspectCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQEr
 
 extension Operator {
     var isViewOrConcat: Bool { isView || self == .concat }
+}
+
+extension ModelGraph {
+    /// A layer's dtype as inspect and bench show it: its output's, except that binary layers (whatever they read
+    /// and write) say so.
+    func layerDType(_ node: Node) -> DType {
+        if case .binaryConv2d = node.op { return tensors[node.inputs[1]].dtype }
+        return tensors[node.outputs[0]].dtype
+    }
 }
