@@ -63,6 +63,23 @@ final class EQMFileTests: XCTestCase {
         }
     }
 
+    /// int8 weights lie in [-127, 127] (QUANTIZATION.md; the NEON depthwise kernel's int16 pair sums rely on it):
+    /// a file with -128 in a weight is refused by name.
+    func testInt8WeightOfMinus128IsRejected() throws {
+        var b = GraphBuilder(producer: "tests")
+        let input = b.addInput(name: "input", shape: [1, 1, 1, 4])
+        let weights: [Int8] = [1, -127, 127, -128]
+        let w = weights.withUnsafeBytes {
+            b.addConstant(name: "fc.w", dtype: .int8, shape: [1, 4], quant: QuantParams(scales: [1], zeroPoints: [0]), bytes: $0)
+        }
+        let output = b.addActivation(name: "out", shape: [])
+        b.addNode(name: "identity", op: .reshape(shape: [1, 4]), inputs: [input, w], outputs: [output])
+        b.addOutput(output)
+        XCTAssertThrowsError(try Model(bytes: serializeEQM(b.model.graph, weights: b.model.weights))) {
+            XCTAssertTrue(($0 as! EdgeQError).message.contains("int8 weight 'fc.w' holds -128"), "\($0)")
+        }
+    }
+
     func testNotAModelFile() {
         XCTAssertThrowsError(try Model(bytes: Array(String(repeating: "this is a text file, not a model. ", count: 8).utf8))) {
             XCTAssertTrue(($0 as! EdgeQError).message.contains("not an EdgeQ model file"))

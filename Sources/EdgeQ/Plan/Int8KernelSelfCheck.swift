@@ -98,7 +98,7 @@ private func checkConvolution(
                             outputView: TensorView(
                                 root: 1, elementOffset: 0, pixelStride: outputStride, pixels: outputPixels,
                                 channels: g.outputChannels),
-                            outputQuant: outputQuant, geometry: g, activation: activation,
+                            outputQuant: outputQuant, outputDType: .int8, geometry: g, activation: activation,
                             scratch: s.baseAddress!, scratchPerWorker: s.count)
                         let work = entry.bind(arguments)
                         let split = random.int(0...work.items)
