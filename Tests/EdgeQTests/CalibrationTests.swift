@@ -1,3 +1,4 @@
+import EdgeQ
 import Foundation
 import XCTest
 @testable import EdgeQCalibration

@@ -1,3 +1,4 @@
+import EdgeQ
 import Foundation
 import XCTest
 
@@ -68,29 +69,11 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny seeded generator, so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func int(_ range: ClosedRange<Int>) -> Int {
-        range.lowerBound + Int(next() % UInt64(range.count))
-    }
-
+/// Test helpers on the runtime's seeded generator (Core/SplitMix64.swift).
+extension SplitMix64 {
     mutating func float(in range: ClosedRange<Float>) -> Float {
         range.lowerBound + Float(next() >> 40) / Float(1 << 24) * (range.upperBound - range.lowerBound)
     }
 
     mutating func floats(_ count: Int) -> [Float] { (0..<count).map { _ in float(in: -1...1) } }
-
-    mutating func element<T>(of array: [T]) -> T { array[int(0...array.count - 1)] }
 }

@@ -13,7 +13,7 @@ public struct Int8KernelSelfCheck {
 /// `cases` random convolutions from `seed`.
 public func int8KernelSelfCheck(cases: Int, seed: UInt64) -> Int8KernelSelfCheck {
     var result = Int8KernelSelfCheck()
-    var random = SelfCheckRandom(state: seed)
+    var random = SplitMix64(seed: seed)
     let channelCounts = [1, 2, 3, 4, 7, 8, 15, 16, 17, 24, 31, 33, 48]
     for index in 0..<cases {
         let g = selfCheckGeometry(kind: index % 3, channelCounts: channelCounts, &random)
@@ -35,14 +35,14 @@ public func int8KernelSelfCheck(cases: Int, seed: UInt64) -> Int8KernelSelfCheck
 }
 
 /// kind 0: 1x1 stride 1 (1 pixel: the one-row tiles), 1: any groups == 1 convolution, 2: depthwise.
-private func selfCheckGeometry(kind: Int, channelCounts: [Int], _ random: inout SelfCheckRandom) -> ConvGeometry {
+private func selfCheckGeometry(kind: Int, channelCounts: [Int], _ random: inout SplitMix64) -> ConvGeometry {
     while true {
-        let cin = random.element(channelCounts)
-        let cout = kind == 2 ? cin : random.element(channelCounts)
-        let k = kind == 0 ? 1 : random.element([1, 3, 3, 5])
+        let cin = random.element(of: channelCounts)
+        let cout = kind == 2 ? cin : random.element(of: channelCounts)
+        let k = kind == 0 ? 1 : random.element(of: [1, 3, 3, 5])
         let g = ConvGeometry(
             inputHeight: random.int(1...9), inputWidth: random.int(1...13), inputChannels: cin, outputChannels: cout,
-            kernelHeight: k, kernelWidth: kind == 0 ? 1 : random.element([1, 3, 5]),
+            kernelHeight: k, kernelWidth: kind == 0 ? 1 : random.element(of: [1, 3, 5]),
             strideHeight: kind == 0 ? 1 : random.int(1...2), strideWidth: kind == 0 ? 1 : random.int(1...2),
             dilationHeight: kind == 0 ? 1 : random.int(1...2), dilationWidth: kind == 0 ? 1 : random.int(1...2),
             padTop: kind == 0 ? 0 : random.int(0...2), padLeft: kind == 0 ? 0 : random.int(0...2),
@@ -55,7 +55,7 @@ private func selfCheckGeometry(kind: Int, channelCounts: [Int], _ random: inout 
 /// One convolution through `entry` (work split in two calls, as two threads would) and through the reference;
 /// nil when the outputs are identical, else where they differ.
 private func checkConvolution(
-    _ entry: KernelEntry, _ g: ConvGeometry, _ activation: Activation, _ random: inout SelfCheckRandom
+    _ entry: KernelEntry, _ g: ConvGeometry, _ activation: Activation, _ random: inout SplitMix64
 ) -> String? {
     let depthwise = g.isDepthwise
     let inputStride = g.inputChannels + random.int(0...3), outputStride = g.outputChannels + random.int(0...3)
@@ -128,23 +128,4 @@ private func describe(_ g: ConvGeometry) -> String {
         + String(g.outputChannels) + ", kernel " + String(g.kernelHeight) + "x" + String(g.kernelWidth)
         + " stride " + String(g.strideHeight) + "," + String(g.strideWidth) + " dilation "
         + String(g.dilationHeight) + "," + String(g.dilationWidth) + " groups " + String(g.groups)
-}
-
-/// SplitMix64: the same seed gives the same cases on every machine.
-private struct SelfCheckRandom {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func int(_ range: ClosedRange<Int>) -> Int {
-        range.lowerBound + Int(next() % UInt64(range.upperBound - range.lowerBound + 1))
-    }
-
-    mutating func element(_ values: [Int]) -> Int { values[int(0...(values.count - 1))] }
 }
