@@ -582,6 +582,22 @@ final class Int8KernelTests: XCTestCase {
                         outputPixelStride: fast.pixelStride, requantization: r, outputRows: rows)
                 }
             }
+            // The rpi5 row's sdot groups of 4 taps (here through CEdgeQDot's C sdot and transposition).
+            packed.withUnsafeBufferPointer { hwc in
+                let groups = packDepthwiseI8C4(
+                    hwc: hwc.baseAddress!, channels: g.outputChannels, taps: g.kernelHeight * g.kernelWidth)
+                check("i8_dwconv_4x16c4_sdot") { fast in
+                    groups.withUnsafeBufferPointer { sdotWeights in
+                        for rows in rowRanges {
+                            i8_dwconv(
+                                input: input.start, inputPixelStride: input.pixelStride,
+                                inputZeroPoint: inputZeroPoint, geometry: g, weights: packed, bias: folded,
+                                multipliers: multipliers, output: fast.start, outputPixelStride: fast.pixelStride,
+                                requantization: r, outputRows: rows, sdotWeights: sdotWeights.baseAddress)
+                        }
+                    }
+                }
+            }
         }
     }
 

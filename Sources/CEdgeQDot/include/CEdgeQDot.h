@@ -39,4 +39,31 @@ static inline __attribute__((always_inline)) edgeq_i32x4 edgeq_sdot(edgeq_i32x4 
 #endif
 }
 
+// For the rpi5 depthwise kernel (Kernels/Int8/I8DepthwiseConv.swift, on the host through this plain C):
+// four int8 vectors x0..x3 (16 channels of 4 depthwise taps) transposed for sdot: vector k holds channels
+// 4k ..< 4k+4, byte 4i+j = x_j[4k+i] (channel 4k+i, tap j). aarch64: one 4-register tbl per vector.
+typedef struct { edgeq_i8x16 v0, v1, v2, v3; } edgeq_i8x16x4;
+
+static inline __attribute__((always_inline)) edgeq_i8x16x4 edgeq_transpose4(
+    edgeq_i8x16 x0, edgeq_i8x16 x1, edgeq_i8x16 x2, edgeq_i8x16 x3) {
+    edgeq_i8x16x4 r;
+#if defined(__aarch64__)
+    int8x16x4_t t = { { (int8x16_t)x0, (int8x16_t)x1, (int8x16_t)x2, (int8x16_t)x3 } };
+    const uint8x16_t i0 = { 0, 16, 32, 48, 1, 17, 33, 49, 2, 18, 34, 50, 3, 19, 35, 51 };
+    const uint8x16_t four = vdupq_n_u8(4);
+    uint8x16_t i1 = vaddq_u8(i0, four), i2 = vaddq_u8(i1, four), i3 = vaddq_u8(i2, four);
+    r.v0 = (edgeq_i8x16)vqtbl4q_s8(t, i0);
+    r.v1 = (edgeq_i8x16)vqtbl4q_s8(t, i1);
+    r.v2 = (edgeq_i8x16)vqtbl4q_s8(t, i2);
+    r.v3 = (edgeq_i8x16)vqtbl4q_s8(t, i3);
+#else
+    edgeq_i8x16 x[4] = { x0, x1, x2, x3 };
+    edgeq_i8x16 *out[4] = { &r.v0, &r.v1, &r.v2, &r.v3 };
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) (*out[k])[4 * i + j] = x[j][4 * k + i];
+#endif
+    return r;
+}
+
 #endif

@@ -26,6 +26,8 @@
 //
 // Depthwise int8 weights use depthwiseHWC ([KH][KW][C] bytes) as the float ones do, with a plain int32 folded
 // bias [C] and float multipliers [C].
+// The rpi5 depthwise row (i8_dwconv_4x16c4_sdot) also packs, once when the plan binds it (load), its whole
+// groups of 4 taps for sdot from those bytes: packDepthwiseI8C4 below; the model file keeps depthwiseHWC.
 
 /// Output channels per block of the gemmI8C4 layout.
 public let gemmI8BlockChannels = 16
@@ -97,4 +99,19 @@ public func packDepthwiseHWCI8(ohwi: [Int8], channels: Int, kernelHeight: Int, k
         for tap in 0..<taps { hwc[tap * channels + c] = ohwi[c * taps + tap] }
     }
     return hwc
+}
+
+/// depthwiseHWC int8 [taps][C] -> the sdot layout of the depthwise kernel's whole groups of 4 taps:
+/// [taps / 4][C][4] bytes, byte (g·C + c)·4 + j = W[c][tap 4g + j], so the 16 bytes at channel c hold channels
+/// c ..< c+4 x 4 taps, as one sdot takes them. The taps past the last whole group are not packed (the kernel
+/// reads them from depthwiseHWC). Done once at load, from the model's weights.
+public func packDepthwiseI8C4(hwc: UnsafePointer<Int8>, channels: Int, taps: Int) -> [Int8] {
+    let groups = taps / 4
+    var packed = [Int8](repeating: 0, count: groups * channels * 4)
+    for g in 0..<groups {
+        for c in 0..<channels {
+            for j in 0..<4 { packed[(g * channels + c) * 4 + j] = hwc[(4 * g + j) * channels + c] }
+        }
+    }
+    return packed
 }

@@ -151,20 +151,38 @@ private let gemmRows: [KernelEntry] = [
 ]
 #endif
 
-public let int8KernelTable: [KernelEntry] = gemmRows + [
-    KernelEntry(
-        name: "i8_dwconv", dtype: .int8,
-        matches: { op, g in isConv(op, g) { $0.isDepthwise } },
-        scratchCount: { _ in 0 },
-        bind: { a in
-            convRowsWork(a) { rows, m, requantization, _ in
+// The depthwise row. rpi5 (EDGEQ_DOTPROD): whole groups of 4 taps with sdot, on weights packed once at bind
+// (load) time by packDepthwiseI8C4; elsewhere the NEON / AVX2 pair kernel on the depthwiseHWC weights.
+#if arch(arm64) && EDGEQ_DOTPROD
+private let dwconvSdot = true
+private let dwconvName = "i8_dwconv_4x16c4_sdot"
+#else
+private let dwconvSdot = false
+private let dwconvName = "i8_dwconv"
+#endif
+private let dwconvRow = KernelEntry(
+    name: dwconvName, dtype: .int8,
+    matches: { op, g in isConv(op, g) { $0.isDepthwise } },
+    scratchCount: { _ in 0 },
+    bind: { a in
+        let g = a.geometry!
+        let packed = dwconvSdot
+            ? packDepthwiseI8C4(hwc: a.i8(1), channels: g.inputChannels, taps: g.kernelHeight * g.kernelWidth)
+            : []
+        return convRowsWork(a) { rows, m, requantization, _ in
+            packed.withUnsafeBufferPointer { p in
                 i8_dwconv(
                     input: a.i8(0), inputPixelStride: a.inputViews[0].pixelStride, inputZeroPoint: a.inputZeroPoint,
-                    geometry: a.geometry!, weights: a.i8(1), bias: a.i32(2), multipliers: m,
+                    geometry: g, weights: a.i8(1), bias: a.i32(2), multipliers: m,
                     output: a.i8Output, outputPixelStride: a.outputView.pixelStride,
-                    requantization: requantization, outputRows: rows)
+                    requantization: requantization, outputRows: rows,
+                    sdotWeights: dwconvSdot ? p.baseAddress : nil)
             }
-        }),
+        }
+    })
+
+public let int8KernelTable: [KernelEntry] = gemmRows + [
+    dwconvRow,
     KernelEntry(
         name: "i8_add", dtype: .int8,
         matches: { op, _ in if case .add = op { return true } else { return false } },

@@ -1,3 +1,5 @@
+import CEdgeQDot
+
 // Int8 depthwise convolution (groups == Cin == Cout) on depthwiseHWC int8 weights ([KH][KW][C]), vectorized over
 // 16 channels: for one tap, a pixel's channels and the tap's weights are both contiguous.
 // acc[c] = bias[c] + Σ_taps w[tap][c]·x[tap][c] over the whole window, a padded tap reading z_x (real zero, as
@@ -11,6 +13,16 @@
 //   then widened into the int32 sums (saddw): 2 loads, 2 smull, 2 smlal, 4 saddw, no interleaving. Exact
 //   because weights lie in [-127, 127] (checked at load, Model/EQMFile.swift): |w·x| <= 127·128 = 16256, so
 //   two products stay inside int16.
+// - NEON dot product (rpi5, kernel row i8_dwconv_4x16c4_sdot, only with EDGEQ_DOTPROD): each whole group of 4
+//   taps is 4 sdot per pixel and 16 channels, on weights packed once at load as 4 channels x 4 taps per vector
+//   (packDepthwiseI8C4, Int8WeightPacking.swift) and the pixel's 4 input vectors transposed to match with one
+//   4-register tbl per sdot (CEdgeQDot's edgeq_transpose4): 4 loads, 4 tbl, 4 sdot where the pairs take
+//   2 x (2 loads, 2 smull, 2 smlal, 4 saddw). The taps past the last whole group (the 9th of 3x3, the 25th of
+//   5x5) go through the pair step above. Measured under qemu cortex-a76 (insncount, one inference): the
+//   4-pixel inner loop of a 4-tap group went from 98 to 65 instructions (6 of them spills, reloads and moves);
+//   MobileNetV2 int8 81.25M -> 79.53M (-2.1%), GhostNet int8 61.77M -> 60.23M (-2.5%): depthwise is a small
+//   share of either model.
+//   Other builds (sdotWeights nil) never take it.
 // The sums are exact integers, so this order gives the reference's result bit for bit.
 // Every kernel size runs the same loop over a table of tap offsets built once per call; constant 3x3 and 5x5
 // instances (fully unrolled tap loops, as the float kernel has) measured 4% slower on the MobileNetV2 layers.
@@ -49,6 +61,7 @@ private struct I8DepthwisePixels {
     var taps: I8DepthwiseTaps
     var zeroPoint: Int8
     var weights: UnsafePointer<Int8>
+    var sdotWeights: UnsafePointer<Int8>  // packDepthwiseI8C4 (read by the sdot layout only)
     var bias: UnsafePointer<Int32>
     var multipliers: UnsafePointer<Float>
     var channels: Int
@@ -76,6 +89,12 @@ private struct I8DepthwisePixels {
     func run<L>(channel: Int, lanes: I8DepthwiseLanes<L>) {
         var sums = I8DepthwiseSums()
         var t = 0
+        if L.sdot {
+            while t &+ 4 <= taps.count {
+                accumulate4(&sums, t, channel: channel, lanes: lanes)
+                t &+= 4
+            }
+        }
         while t &+ 1 < taps.count {
             accumulate(&sums, t, second: true, channel: channel, lanes: lanes)
             t &+= 2
@@ -93,6 +112,34 @@ private struct I8DepthwisePixels {
             store(sums.s1, 1)
             store(sums.s2, 2)
             store(sums.s3, 3)
+        }
+    }
+
+    /// Taps t ..< t+4 (t a multiple of 4) with sdot: the weights packed 4 channels x 4 taps per vector
+    /// (`packDepthwiseI8C4`), each pixel's 4 input vectors transposed to match (4 tbl).
+    @inline(always)
+    func accumulate4<L>(_ sums: inout I8DepthwiseSums, _ t: Int, channel: Int, lanes: I8DepthwiseLanes<L>) {
+        let w = UnsafeRawPointer(sdotWeights + ((t >> 2) &* channels &+ channel) &* 4)
+        let w0 = w.loadUnaligned(as: SIMD16<Int8>.self)
+        let w1 = w.loadUnaligned(fromByteOffset: 16, as: SIMD16<Int8>.self)
+        let w2 = w.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int8>.self)
+        let w3 = w.loadUnaligned(fromByteOffset: 48, as: SIMD16<Int8>.self)
+        @inline(always)
+        func add(_ s: (SIMD8<Int32>, SIMD8<Int32>), _ pixel: Int) -> (SIMD8<Int32>, SIMD8<Int32>) {
+            let x = edgeq_transpose4(
+                tapInput(t, pixel: pixel, channel: channel, lanes: lanes),
+                tapInput(t &+ 1, pixel: pixel, channel: channel, lanes: lanes),
+                tapInput(t &+ 2, pixel: pixel, channel: channel, lanes: lanes),
+                tapInput(t &+ 3, pixel: pixel, channel: channel, lanes: lanes))
+            return (
+                SIMD8(lowHalf: edgeq_sdot(s.0.lowHalf, w0, x.v0), highHalf: edgeq_sdot(s.0.highHalf, w1, x.v1)),
+                SIMD8(lowHalf: edgeq_sdot(s.1.lowHalf, w2, x.v2), highHalf: edgeq_sdot(s.1.highHalf, w3, x.v3)))
+        }
+        sums.s0 = add(sums.s0, 0)
+        if grouped {
+            sums.s1 = add(sums.s1, 1)
+            sums.s2 = add(sums.s2, 2)
+            sums.s3 = add(sums.s3, 3)
         }
     }
 
@@ -202,7 +249,16 @@ private struct I8DepthwiseLanes<Layout: I8DepthwiseLaneLayout> {
     }
 }
 
-private protocol I8DepthwiseLaneLayout { static var half: Int { get } }
+private protocol I8DepthwiseLaneLayout {
+    static var half: Int { get }
+    /// Whole groups of 4 taps with sdot on packDepthwiseI8C4 weights (half 16 only), the rest in pairs.
+    static var sdot: Bool { get }
+}
+extension I8DepthwiseLaneLayout { static var sdot: Bool { false } }
+private enum I8DepthwiseLanes16Sdot: I8DepthwiseLaneLayout {
+    static var half: Int { 16 }
+    static var sdot: Bool { true }
+}
 private enum I8DepthwiseLanes16: I8DepthwiseLaneLayout { static var half: Int { 16 } }
 private enum I8DepthwiseLanes8: I8DepthwiseLaneLayout { static var half: Int { 8 } }
 private enum I8DepthwiseLanes4: I8DepthwiseLaneLayout { static var half: Int { 4 } }
@@ -259,7 +315,7 @@ public func i8_dwconv(
     input: UnsafePointer<Int8>, inputPixelStride: Int, inputZeroPoint: Int8, geometry g: ConvGeometry,
     weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>,
     output: UnsafeMutablePointer<Int8>, outputPixelStride: Int, requantization: I8Requantization,
-    outputRows: Range<Int>
+    outputRows: Range<Int>, sdotWeights: UnsafePointer<Int8>? = nil
 ) {
     let tapCount = g.kernelHeight * g.kernelWidth
     withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * tapCount) { table in
@@ -279,11 +335,14 @@ public func i8_dwconv(
         func rows<L>(_ lanes: I8DepthwiseLanes<L>) {
             i8_dwconvRows(
                 lanes, taps: taps, input: input, inputPixelStride: inputPixelStride, inputZeroPoint: inputZeroPoint,
-                geometry: g, weights: weights, bias: bias, multipliers: multipliers, output: output,
+                geometry: g, weights: weights, sdotWeights: sdotWeights ?? weights, bias: bias,
+                multipliers: multipliers, output: output,
                 outputPixelStride: outputPixelStride, requantization: requantization, outputRows: outputRows)
         }
         let channels = g.inputChannels
-        if channels >= 16 {
+        if channels >= 16 && sdotWeights != nil {
+            rows(I8DepthwiseLanes<I8DepthwiseLanes16Sdot>())
+        } else if channels >= 16 {
             rows(I8DepthwiseLanes<I8DepthwiseLanes16>())
         } else if channels >= 8 {
             rows(I8DepthwiseLanes<I8DepthwiseLanes8>(tail: channels &- 8))
@@ -298,9 +357,9 @@ public func i8_dwconv(
 /// Output rows `outputRows` of `i8_dwconv`, every block's channels in `lanes`' layout.
 private func i8_dwconvRows<L>(
     _ lanes: I8DepthwiseLanes<L>, taps: I8DepthwiseTaps, input: UnsafePointer<Int8>, inputPixelStride: Int,
-    inputZeroPoint: Int8, geometry g: ConvGeometry, weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
-    multipliers: UnsafePointer<Float>, output: UnsafeMutablePointer<Int8>, outputPixelStride: Int,
-    requantization: I8Requantization, outputRows: Range<Int>
+    inputZeroPoint: Int8, geometry g: ConvGeometry, weights: UnsafePointer<Int8>, sdotWeights: UnsafePointer<Int8>,
+    bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: UnsafeMutablePointer<Int8>,
+    outputPixelStride: Int, requantization: I8Requantization, outputRows: Range<Int>
 ) {
     let round = I8RoundClamp(requantization)
     let interiorRows = f32_interiorOutputs(
@@ -319,7 +378,7 @@ private func i8_dwconvRows<L>(
             inputPixelStride: inputPixelStride,
             inputHeight: g.inputHeight, inputWidth: g.inputWidth, originY: originY, originX: originX,
             pixelStep: g.strideWidth &* inputPixelStride, taps: taps, zeroPoint: inputZeroPoint,
-            weights: weights, bias: bias, multipliers: multipliers, channels: channels,
+            weights: weights, sdotWeights: sdotWeights, bias: bias, multipliers: multipliers, channels: channels,
             output: output + (y &* g.outputWidth &+ x) &* outputPixelStride,
             outputPixelStride: outputPixelStride, round: round)
         guard lanes.half == 16 else { return kernel.run(channel: 0, lanes: lanes) }
