@@ -111,8 +111,7 @@ extension ImportGraph {
             let dims = tensors[nodes[layer.node].output].dims
             return dims[channelAxis(rank: dims.count)]
         }
-        var inputs: [[Float]] = []
-        for n in calibration.paths.indices { inputs.append(try calibration.input(n)) }
+        let inputs = try calibration.inputs()
         let float = try layerSums(
             emit(producer: producer), names, channels: channels, activations: layers.map(\.activation),
             inputs: inputs)

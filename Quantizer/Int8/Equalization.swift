@@ -40,14 +40,16 @@ extension ImportGraph {
             // W2 as [out][in][taps]: a depthwise one has one input channel per output channel.
             let taps = params2.kernelHeight * params2.kernelWidth
             let inputsPerOutput2 = depthwise ? 1 : channels
-            let outputs2 = bias2.count
-            var range2 = [Float](repeating: 0, count: channels)
-            for o in 0..<outputs2 {
-                for j in 0..<inputsPerOutput2 {
-                    let i = depthwise ? o : j
-                    for t in 0..<taps { range2[i] = max(range2[i], abs(weights2[(o * inputsPerOutput2 + j) * taps + t])) }
+            /// Calls `body(i, k)` for every weight k of the second layer, with its input channel i.
+            func forEachSecondWeight(_ body: (Int, Int) -> Void) {
+                for o in 0..<bias2.count {
+                    for j in 0..<inputsPerOutput2 {
+                        for t in 0..<taps { body(depthwise ? o : j, (o * inputsPerOutput2 + j) * taps + t) }
+                    }
                 }
             }
+            var range2 = [Float](repeating: 0, count: channels)
+            forEachSecondWeight { i, k in range2[i] = max(range2[i], abs(weights2[k])) }
             var scales = [Float](repeating: 1, count: channels)
             for i in 0..<channels {
                 let range1 = weights1[(i * perOutput1)..<((i + 1) * perOutput1)].reduce(0) { max($0, abs($1)) }
@@ -57,12 +59,7 @@ extension ImportGraph {
                 for k in (i * perOutput1)..<((i + 1) * perOutput1) { weights1[k] /= scales[i] }
                 bias1[i] /= scales[i]
             }
-            for o in 0..<outputs2 {
-                for j in 0..<inputsPerOutput2 {
-                    let i = depthwise ? o : j
-                    for t in 0..<taps { weights2[(o * inputsPerOutput2 + j) * taps + t] *= scales[i] }
-                }
-            }
+            forEachSecondWeight { i, k in weights2[k] *= scales[i] }
             nodes[first].op = .conv(params1, weights: weights1, bias: bias1)
             nodes[second].op = .conv(params2, weights: weights2, bias: bias2)
             pairs += 1

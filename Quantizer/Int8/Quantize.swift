@@ -31,6 +31,7 @@ public func quantizeONNX(
     if options.crossLayerEqualization {
         report("cross-layer equalization: " + String(graph.equalizeCrossLayer()) + " pairs of layers equalized")
     }
+    let inputSize = channelsLast(graph.tensors[graph.inputs[0]].dims)[1]
     let table: RangeTable
     var calibration: CalibrationInputs? = nil
     switch source {
@@ -43,8 +44,7 @@ public func quantizeONNX(
         table = given
     case .images(let images, let method, let skipBad):
         let float = graph.emit(producer: producer)
-        let inputDims = graph.tensors[graph.inputs[0]].dims
-        calibration = try CalibrationInputs(images, size: channelsLast(inputDims)[1], skipBad: skipBad, report: report)
+        calibration = try CalibrationInputs(images, size: inputSize, skipBad: skipBad, report: report)
         let statistics = try collectStatistics(float, calibration: calibration!, progress: { progress("calibrate", $0, $1) })
         // The logits keep their whole range: clipping them would clip exactly the winning class.
         let logits = Set(float.graph.outputs.map { float.graph.tensors[$0].name })
@@ -59,8 +59,7 @@ public func quantizeONNX(
             }
         }
         if options.rangeSearchImages > 0 {
-            var inputs: [[Float]] = []
-            for n in 0..<min(options.rangeSearchImages, calibration!.paths.count) { inputs.append(try calibration!.input(n)) }
+            let inputs = try calibration!.inputs(first: options.rangeSearchImages)
             entries = try graph.searchRanges(entries, statistics: statistics, inputs: inputs, producer: producer,
                                              options: options, progress: progress)
         }
@@ -77,11 +76,9 @@ public func quantizeONNX(
         guard !images.isEmpty else {
             throw EdgeQError(.invalidArgument, "binarization measures on calibration images: give --calib DIR")
         }
-        let measured = try CalibrationInputs(
-            Array(images.prefix(options.binarization.images)), size: channelsLast(graph.tensors[graph.inputs[0]].dims)[1],
-            skipBad: false, report: report)
-        var inputs: [[Float]] = []
-        for n in measured.paths.indices { inputs.append(try measured.input(n)) }
+        let inputs = try CalibrationInputs(
+            Array(images.prefix(options.binarization.images)), size: inputSize, skipBad: false, report: report
+        ).inputs()
         binarization = try graph.applyBinarization(
             options.binarization, quantization: options, ranges: table.ranges, producer: producer, inputs: inputs,
             report: report, progress: progress)
@@ -135,6 +132,14 @@ struct CalibrationInputs {
     /// One image's model input: NHWC floats.
     func input(_ index: Int) throws(EdgeQError) -> [Float] {
         imageNetInputNHWC(try Self.decode(paths[index]), size: size)
+    }
+
+    /// The model inputs of the first `count` images (all by default), decoded once for passes that run the model
+    /// over them many times.
+    func inputs(first count: Int = .max) throws(EdgeQError) -> [[Float]] {
+        var inputs: [[Float]] = []
+        for n in paths.indices.prefix(count) { inputs.append(try input(n)) }
+        return inputs
     }
 
     /// Runs `interpreter` on each image's model input, then `body` with the image's path; `progress` gets

@@ -18,8 +18,7 @@ final class AccuracyRescueTests: XCTestCase {
     }
 
     func logits(_ graph: ImportGraph, _ producer: String, _ input: [Float], plan: QuantizationPlan? = nil) throws -> [Float] {
-        let model = graph.emit(producer: producer, quantization: plan)
-        let interpreter = try Interpreter(model: try Model(bytes: serializeEQM(model.graph, weights: model.weights)))
+        let interpreter = try Interpreter(model: try Model(importGraph: graph, producer: producer, quantization: plan))
         interpreter.run(input)
         return interpreter.output()
     }
@@ -49,7 +48,7 @@ final class AccuracyRescueTests: XCTestCase {
     func testBiasCorrectionMatchesTheMeansOfLinearLayers() throws {
         var (graph, producer) = try ghostNet()
         let images = try calibration(4)
-        let inputs = try images.paths.indices.map { try images.input($0) }
+        let inputs = try images.inputs()
         let ranges = try ranges(graph, producer, images)
         let plan = QuantizationPlan(graph, ranges: ranges, options: QuantizationOptions())
         let layers = correctableLayers(graph, plan).filter { $0.activation.kind == .none }
@@ -77,7 +76,7 @@ final class AccuracyRescueTests: XCTestCase {
     func testRangeSearchNeverIncreasesTheLogitError() throws {
         let (graph, producer) = try ghostNet()
         let images = try calibration(4)
-        let inputs = try images.paths.indices.map { try images.input($0) }
+        let inputs = try images.inputs()
         let statistics = try collectStatistics(graph.emit(producer: producer), calibration: images, progress: { _, _ in })
         let entries = graph.tensors.compactMap { t -> RangeTable.Entry? in
             guard let s = statistics[t.name] else { return nil }

@@ -32,16 +32,8 @@ public func ref_b1_conv(
         for ox in 0..<g.outputWidth {
             for o in 0..<g.outputChannels {
                 var acc: Int32 = 0
-                for ky in 0..<g.kernelHeight {
-                    for kx in 0..<g.kernelWidth {
-                        let iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight
-                        let ix = ox * g.strideWidth - g.padLeft + kx * g.dilationWidth
-                        if iy < 0 || iy >= g.inputHeight || ix < 0 || ix >= g.inputWidth { continue }
-                        for c in 0..<g.inputChannels {
-                            let s = signs[((o * g.kernelHeight + ky) * g.kernelWidth + kx) * g.inputChannels + c]
-                            acc += sign(iy * g.inputWidth + ix, c) * Int32(s)
-                        }
-                    }
+                for term in ref_conv_terms(g, oy: oy, ox: ox, o: o) {
+                    acc += sign(term.pixel, term.channel) * Int32(signs[term.weight])
                 }
                 let y = Float(acc) * multipliers[o] + biases[o]
                 let index = (oy * g.outputWidth + ox) * outputPixelStride + o

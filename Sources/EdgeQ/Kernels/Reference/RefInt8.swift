@@ -21,24 +21,13 @@ public func ref_i8_conv(
     weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>,
     output: UnsafeMutablePointer<Int8>, outputPixelStride: Int, requantization: I8Requantization
 ) {
-    let groupInputs = g.inputChannels / g.groups
-    let groupOutputs = g.outputChannels / g.groups
     for oy in 0..<g.outputHeight {
         for ox in 0..<g.outputWidth {
             for o in 0..<g.outputChannels {
-                let group = o / groupOutputs
                 var acc = bias[o]
-                for ky in 0..<g.kernelHeight {
-                    for kx in 0..<g.kernelWidth {
-                        let iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight
-                        let ix = ox * g.strideWidth - g.padLeft + kx * g.dilationWidth
-                        if iy < 0 || iy >= g.inputHeight || ix < 0 || ix >= g.inputWidth { continue }
-                        for i in 0..<groupInputs {
-                            let x = input[(iy * g.inputWidth + ix) * inputPixelStride + group * groupInputs + i]
-                            let w = weights[((o * g.kernelHeight + ky) * g.kernelWidth + kx) * groupInputs + i]
-                            acc &+= Int32(w) &* (Int32(x) - Int32(inputZeroPoint))
-                        }
-                    }
+                for term in ref_conv_terms(g, oy: oy, ox: ox, o: o) {
+                    let x = input[term.pixel * inputPixelStride + term.channel]
+                    acc &+= Int32(weights[term.weight]) &* (Int32(x) - Int32(inputZeroPoint))
                 }
                 output[(oy * g.outputWidth + ox) * outputPixelStride + o] =
                     ref_i8_round_clamp(Float(acc) * multipliers[o], requantization)
