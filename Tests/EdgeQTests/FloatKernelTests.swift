@@ -124,7 +124,7 @@ final class FloatKernelTests: XCTestCase {
                 kernelWidth: 3, strideHeight: 2, strideWidth: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
             .gemm, &random)
         for _ in 0..<300 {
-            let g = randomGeometry(&random, groups: { _, _ in 1 })
+            let g = random.convGeometry(channelCounts: Self.channelCounts, groups: { _, _ in 1 })
             checkConvolution(g, .gemm, &random)
         }
     }
@@ -144,7 +144,8 @@ final class FloatKernelTests: XCTestCase {
         }
         // ...then random geometries (other kernel sizes take the generic path), including 1 channel.
         for _ in 0..<300 {
-            let g = randomGeometry(&random, groups: { input, _ in input }, equalChannels: true)
+            let g = random.convGeometry(
+                channelCounts: Self.channelCounts, groups: { input, _ in input }, equalChannels: true)
             checkConvolution(g, .depthwise, &random)
         }
     }
@@ -153,8 +154,8 @@ final class FloatKernelTests: XCTestCase {
         var random = SplitMix64(seed: 7)
         for _ in 0..<120 {
             let groups = random.int(2...4)
-            let g = randomGeometry(
-                &random,
+            let g = random.convGeometry(
+                channelCounts: Self.channelCounts,
                 groups: { _, _ in groups },
                 channels: { random in (groups * random.int(1...9), groups * random.int(1...9)) })
             checkConvolution(g, .grouped, &random)
@@ -300,26 +301,6 @@ final class FloatKernelTests: XCTestCase {
 
     /// Random geometry: input 1...9 square-ish, kernel 1...5 (not always square), strides 1/2, pads 0...2,
     /// dilation 1/2; redrawn until the output is at least 1x1.
-    private func randomGeometry(
-        _ random: inout SplitMix64, groups: (Int, Int) -> Int, equalChannels: Bool = false,
-        channels: ((inout SplitMix64) -> (Int, Int))? = nil
-    ) -> ConvGeometry {
-        while true {
-            var (inputChannels, outputChannels) = channels?(&random)
-                ?? (random.element(of: Self.channelCounts), random.element(of: Self.channelCounts))
-            if equalChannels { outputChannels = inputChannels }
-            let kernelHeight = random.element(of: [1, 2, 3, 3, 5]), kernelWidth = random.element(of: [1, 3, 3, 5])
-            let g = ConvGeometry(
-                inputHeight: random.int(1...9), inputWidth: random.int(1...9), inputChannels: inputChannels,
-                outputChannels: outputChannels, kernelHeight: kernelHeight, kernelWidth: kernelWidth,
-                strideHeight: random.int(1...2), strideWidth: random.int(1...2),
-                dilationHeight: random.int(1...2), dilationWidth: random.int(1...2),
-                padTop: random.int(0...2), padLeft: random.int(0...2), padBottom: random.int(0...2),
-                padRight: random.int(0...2), groups: groups(inputChannels, outputChannels))
-            if g.outputHeight >= 1 && g.outputWidth >= 1 { return g }
-        }
-    }
-
     /// Runs one kernel on random data and views with random pixel strides (computing the output rows in up to
     /// three separate calls, as a multithreaded caller would) and compares it with `ref_conv`.
     private func checkConvolution(_ g: ConvGeometry, _ kernel: ConvolutionKernel, _ random: inout SplitMix64) {

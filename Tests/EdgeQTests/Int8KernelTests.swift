@@ -137,7 +137,7 @@ final class Int8KernelTests: XCTestCase {
                 kernelWidth: 1, strideHeight: 2, strideWidth: 2),
             .gemm, &random)
         for _ in 0..<300 {
-            checkConvolution(randomGeometry(&random, groups: { _, _ in 1 }), .gemm, &random)
+            checkConvolution(random.convGeometry(channelCounts: Self.channelCounts, groups: { _, _ in 1 }), .gemm, &random)
         }
     }
 
@@ -157,7 +157,9 @@ final class Int8KernelTests: XCTestCase {
         // ...then random geometries (other kernel sizes take the generic path), including 1 channel.
         for _ in 0..<300 {
             checkConvolution(
-                randomGeometry(&random, groups: { input, _ in input }, equalChannels: true), .depthwise, &random)
+                random.convGeometry(
+                    channelCounts: Self.channelCounts, groups: { input, _ in input }, equalChannels: true),
+                .depthwise, &random)
         }
     }
 
@@ -436,23 +438,6 @@ final class Int8KernelTests: XCTestCase {
 
     /// Random geometry: input 1...9 square-ish, kernel 1...5 (not always square), strides 1/2, pads 0...2,
     /// dilation 1/2; redrawn until the output is at least 1x1.
-    private func randomGeometry(
-        _ random: inout SplitMix64, groups: (Int, Int) -> Int, equalChannels: Bool = false
-    ) -> ConvGeometry {
-        while true {
-            let inputChannels = random.element(of: Self.channelCounts)
-            let outputChannels = equalChannels ? inputChannels : random.element(of: Self.channelCounts)
-            let g = ConvGeometry(
-                inputHeight: random.int(1...9), inputWidth: random.int(1...9), inputChannels: inputChannels,
-                outputChannels: outputChannels, kernelHeight: random.element(of: [1, 2, 3, 3, 5]),
-                kernelWidth: random.element(of: [1, 3, 3, 5]), strideHeight: random.int(1...2),
-                strideWidth: random.int(1...2), dilationHeight: random.int(1...2), dilationWidth: random.int(1...2),
-                padTop: random.int(0...2), padLeft: random.int(0...2), padBottom: random.int(0...2),
-                padRight: random.int(0...2), groups: groups(inputChannels, outputChannels))
-            if g.outputHeight >= 1 && g.outputWidth >= 1 { return g }
-        }
-    }
-
     /// Runs one kernel on random data in views with random pixel strides (the output rows in up to three calls,
     /// as a multithreaded caller would) and compares it with `ref_i8_conv` bit for bit.
     /// `extremes` (0...3): inputs all −128 / all 127 / alternating, weights ±127 and −127, biases near ±2^31.

@@ -76,4 +76,25 @@ extension SplitMix64 {
     }
 
     mutating func floats(_ count: Int) -> [Float] { (0..<count).map { _ in float(in: -1...1) } }
+
+    /// A random convolution geometry with a nonempty output, for the kernel-versus-reference tests: channel
+    /// counts from `channelCounts` (or `channels`), kernels up to 5x5, strides and dilations 1–2, padding 0–2.
+    mutating func convGeometry(
+        channelCounts: [Int], groups: (Int, Int) -> Int, equalChannels: Bool = false,
+        channels: ((inout SplitMix64) -> (Int, Int))? = nil
+    ) -> ConvGeometry {
+        while true {
+            var (inputChannels, outputChannels) = channels?(&self)
+                ?? (element(of: channelCounts), element(of: channelCounts))
+            if equalChannels { outputChannels = inputChannels }
+            let kernelHeight = element(of: [1, 2, 3, 3, 5]), kernelWidth = element(of: [1, 3, 3, 5])
+            let g = ConvGeometry(
+                inputHeight: int(1...9), inputWidth: int(1...9), inputChannels: inputChannels,
+                outputChannels: outputChannels, kernelHeight: kernelHeight, kernelWidth: kernelWidth,
+                strideHeight: int(1...2), strideWidth: int(1...2), dilationHeight: int(1...2), dilationWidth: int(1...2),
+                padTop: int(0...2), padLeft: int(0...2), padBottom: int(0...2), padRight: int(0...2),
+                groups: groups(inputChannels, outputChannels))
+            if g.outputHeight >= 1 && g.outputWidth >= 1 { return g }
+        }
+    }
 }
