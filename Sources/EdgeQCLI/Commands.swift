@@ -399,10 +399,11 @@ func printLayerSQNR(reference: Model, _ model: Model, paths referencePath: Strin
         progress.update(n + 1)
     }
     Platform.print("per-layer SQNR of " + path + " against " + referencePath + " (" + String(images.count) + " images)")
-    Platform.print(padLeft("#", 4) + "  " + padRight("tensor", 64) + padRight("dtype", 6) + padLeft("SQNR dB", 9))
+    let nameWidth = columnWidth(pairs.map { b.model.graph.tensors[$0.1].name }, minimum: 8)
+    Platform.print(padLeft("#", 4) + "  " + padRight("tensor", nameWidth) + padRight("dtype", 6) + padLeft("SQNR dB", 9))
     for (i, (_, tb)) in pairs.enumerated() {
         let tensor = b.model.graph.tensors[tb]
-        Platform.print(padLeft(String(i), 4) + "  " + padRight(tensor.name, 64) + padRight(tensor.dtype.name, 6)
+        Platform.print(padLeft(String(i), 4) + "  " + padRight(tensor.name, nameWidth) + padRight(tensor.dtype.name, 6)
             + padLeft(fixed(decibels(signal[i] / noise[i]), 2), 9))
     }
 }
@@ -458,13 +459,14 @@ func benchCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQErro
         return
     }
     if !layerTimes.isEmpty {
-        Platform.print(padLeft("#", 4) + "  " + padRight("layer", 36) + padRight("kernel", 32) + padRight("dtype", 8)
-            + padLeft("MMACs", 9) + padLeft("ms", 9) + padLeft("GMAC/s", 8))
         let graph = interpreter.model.graph
+        let nameWidth = columnWidth(interpreter.steps.map { graph.nodes[$0.node].name }, minimum: 8)
+        Platform.print(padLeft("#", 4) + "  " + padRight("layer", nameWidth) + padRight("kernel", 32) + padRight("dtype", 8)
+            + padLeft("MMACs", 9) + padLeft("ms", 9) + padLeft("GMAC/s", 8))
         for (s, step) in interpreter.steps.enumerated() {
             let ms = median(layerTimes[s])
             let rate = step.macs > 0 && ms > 0 ? fixed(Double(step.macs) / ms / 1e6, 2) : ""
-            Platform.print(padLeft(String(s), 4) + "  " + padRight(graph.nodes[step.node].name, 36)
+            Platform.print(padLeft(String(s), 4) + "  " + padRight(graph.nodes[step.node].name, nameWidth)
                 + padRight(step.kernel, 32) + padRight(graph.layerDType(graph.nodes[step.node]).name, 8)
                 + padLeft(fixed(Double(step.macs) / 1e6, 2), 9) + padLeft(fixed(ms, 3), 9)
                 + padLeft(rate, 8))
@@ -495,7 +497,8 @@ func inspectCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQEr
     var kernels: [Int: String] = [:]  // a node's first kernel (a Concat may have several copy steps)
     for step in interpreter.steps where kernels[step.node] == nil { kernels[step.node] = step.kernel }
     Platform.print("model: " + path + (graph.producer.isEmpty ? "" : "  (" + graph.producer + ")"))
-    Platform.print(padLeft("#", 4) + "  " + padRight("layer", 36) + padRight("op", 18) + padRight("kernel", 30)
+    let nameWidth = columnWidth(graph.nodes.map(\.name), minimum: 8)
+    Platform.print(padLeft("#", 4) + "  " + padRight("layer", nameWidth) + padRight("op", 18) + padRight("kernel", 30)
         + padRight("output", 18) + padRight("dtype", 7) + padLeft("MMACs", 8) + padLeft("params", 10))
     var totalMacs = 0
     var totalParameterBytes = 0
@@ -507,7 +510,7 @@ func inspectCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQEr
         totalParameterBytes += parameterBytes
         let output = node.outputs[0]
         Platform.print(
-            padLeft(String(n), 4) + "  " + padRight(node.name, 36) + padRight(node.op.name, 18)
+            padLeft(String(n), 4) + "  " + padRight(node.name, nameWidth) + padRight(node.op.name, 18)
                 + padRight(kernels[n] ?? (node.op.isViewOrConcat ? "(view)" : "-"), 30)
                 + padRight(describe(interpreter.shapes[output]), 18) + padRight(graph.layerDType(node).name, 7)
                 + padLeft(fixed(Double(macs) / 1e6, 2), 8) + padLeft(String(parameterBytes), 10))

@@ -24,6 +24,12 @@ public func padLeft(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
 }
 
+/// The width of a name column: its longest entry and two spaces, at least `minimum` (ONNX exporters write node
+/// names such as `/blocks/blocks.6/blocks.6.4/ghost2/primary_conv/primary_conv.0/Conv`).
+public func columnWidth(_ names: [String], minimum: Int) -> Int {
+    max(minimum, (names.map(\.count).max() ?? 0) + 2)
+}
+
 /// Left-aligns `text` in `width` columns.
 public func padRight(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : text + String(repeating: " ", count: width - text.count)

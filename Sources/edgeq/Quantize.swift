@@ -185,10 +185,11 @@ func printBinarization(_ report: BinarizationReport, csv: String?) throws(EdgeQE
     if !report.sensitivity.isEmpty {
         Platform.print("binarization sensitivity (each candidate alone; int8 model: agreement "
             + fixed(report.int8Agreement, 2) + " %)")
-        Platform.print(padLeft("#", 4) + "  " + padRight("layer", 40) + padLeft("MMACs", 9) + padLeft("agree", 9)
+        let nameWidth = columnWidth(report.sensitivity.map(\.layer), minimum: 8)
+        Platform.print(padLeft("#", 4) + "  " + padRight("layer", nameWidth) + padLeft("MMACs", 9) + padLeft("agree", 9)
             + padLeft("drop", 8) + padLeft("SQNR dB", 9))
         for line in report.sensitivity {
-            Platform.print(padLeft(String(line.number), 4) + "  " + padRight(line.layer, 40)
+            Platform.print(padLeft(String(line.number), 4) + "  " + padRight(line.layer, nameWidth)
                 + padLeft(fixed(Double(line.macs) / 1e6, 2), 9) + padLeft(fixed(line.agreement, 2) + "%", 9)
                 + padLeft(fixed(line.drop, 2), 8) + padLeft(fixed(line.sqnrDecibels, 2), 9))
         }
