@@ -432,19 +432,31 @@ struct B1PackedStore: B1Store {
             let v = UnsafeRawPointer(x + channel).loadUnaligned(as: SIMD8<Int32>.self)
             return SIMD16(lowHalf: v, highHalf: v)
         }
-        let v = acc &* load(thresholds.direction)
-        let negative = v .< load(thresholds.lower), positive = v .> load(thresholds.upper)
-        let lanes = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
-        let signBits = SIMD16<UInt32>().replacing(with: lanes, where: negative).wrappedSum()
-        let nonzeroBits = SIMD16<UInt32>().replacing(with: lanes, where: negative .| positive).wrappedSum()
-        let mask = UInt32(truncatingIfNeeded: (1 << columns) - 1)
+        // Integer lanes, no compare masks (LLVM scalarized much of a compare + select version): v = ±acc by
+        // (acc ^ d) − d with d = direction >> 1 (0 or −1), then −1 where v < lower and where v > upper, by the
+        // sign of a difference (|v|, |lower|, |upper| ≤ K + 1: no overflow).
+        let d = load(thresholds.direction) &>> 1
+        let v = (acc ^ d) &- d
+        let negative = (v &- load(thresholds.lower)) &>> 31
+        let positive = (load(thresholds.upper) &- v) &>> 31
+        // Lane i's bit at bit i of a byte: the lanes of both pixels narrowed to bytes (0 or 0xFF; vpackssdw +
+        // vpacksswb), byte i of each pixel's u64 ANDed with bit i, and its 8 bytes summed into the top one by one
+        // multiply. LLVM scalarized into lane extracts both an OR-by-halving and a `wrappedSum()` of
+        // (lane & bit).
         @inline(always)
-        func write(_ pixel: Int, _ shift: UInt32) {
+        func bits(_ m: SIMD16<Int32>) -> (p: UInt8, q: UInt8) {
+            let words = unsafeBitCast(i8_narrow(m), to: SIMD2<UInt64>.self) & 0x8040_2010_0804_0201
+            return (UInt8(truncatingIfNeeded: (words[0] &* 0x0101_0101_0101_0101) >> 56),
+                    UInt8(truncatingIfNeeded: (words[1] &* 0x0101_0101_0101_0101) >> 56))
+        }
+        let signBits = bits(negative), nonzeroBits = bits(negative | positive)
+        let mask = UInt8(truncatingIfNeeded: (1 << columns) - 1)
+        @inline(always)
+        func write(_ pixel: Int, _ signs: UInt8, _ nonzero: UInt8) {
             let bytes = UnsafeMutableRawPointer(output + pixel * pixelStride)
             let byte = channel / 8
-            bytes.storeBytes(of: UInt8(truncatingIfNeeded: (signBits >> shift) & mask), toByteOffset: byte, as: UInt8.self)
-            bytes.storeBytes(of: UInt8(truncatingIfNeeded: (nonzeroBits >> shift) & mask), toByteOffset: 8 * words + byte,
-                             as: UInt8.self)
+            bytes.storeBytes(of: signs & mask, toByteOffset: byte, as: UInt8.self)
+            bytes.storeBytes(of: nonzero & mask, toByteOffset: 8 * words + byte, as: UInt8.self)
             if channel + binaryBlockChannels >= outputChannels {
                 for b in (byte + 1)..<(8 * words) {
                     bytes.storeBytes(of: 0, toByteOffset: b, as: UInt8.self)
@@ -452,8 +464,8 @@ struct B1PackedStore: B1Store {
                 }
             }
         }
-        write(p, 0)
-        if storeSecond { write(q, 8) }
+        write(p, signBits.p, nonzeroBits.p)
+        if storeSecond { write(q, signBits.q, nonzeroBits.q) }
     }
 }
 
