@@ -3,7 +3,8 @@
 // convention and the padding rule).
 //
 // A call first packs the input rows its output rows read into `scratch` (the "bit tensor"): per pixel, the sign
-// bits (1 = negative) and the non-zero bits of its channels, 64 to a word, and its count of non-zero channels;
+// bits (1 = negative) and the non-zero bits of its channels, 64 to a word, and its count of non-zero channels
+// (a bit-packed input already has that format: its words are copied);
 // rows and columns in the padding are all-zero pixels (count 0). Then for each output pixel
 //   acc = n − 2·Σ popcount((a ^ w) & nz)
 // where n is the window's count of non-zero, in-image values. When n = K = KH·KW·Cin (no padding tap, no exact
@@ -24,7 +25,8 @@
 // `nonzeroBitCount` does become vpshufb, 8 instead of 9 instructions per word) need ~10 more per accumulator
 // and tile to sum the bytes, more than they save at K <= 18 words.
 // The sums are exact integers, so tiling, the 1..3-pixel remainder and any split of the rows between calls give
-// the same bits.
+// the same bits. A bit-packed output re-binarizes acc by two integer thresholds per channel (BINARY.md,
+// "Bit-packed activations"), written as one byte per 8-channel block and plane.
 
 /// The input of a binary convolution: float32 values, int8 ones with their zero point (the sign of q − z), or
 /// a bit-packed activation (BINARY.md, "Bit-packed activations"), whose pixel stride counts u64 words.
