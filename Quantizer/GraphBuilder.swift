@@ -48,7 +48,8 @@ public struct GraphBuilder {
     public mutating func addActivation(
         name: String, shape: [Int], dtype: DType = .float32, quant: QuantParams = .none
     ) -> Int {
-        addTensor(TensorInfo(name: name, dtype: dtype, shape: shape, quant: quant))
+        addTensor(TensorInfo(name: name, dtype: dtype, shape: shape, layout: dtype == .binary ? .binaryBits64 : .plain,
+                             quant: quant))
     }
 
     /// Adds an activation tensor that the caller feeds.

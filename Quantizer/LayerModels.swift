@@ -4,8 +4,10 @@ import EdgeQCalibration
 /// One convolution layer as a model of its own in float32, int8 and binary, for `edgeq microbench`: built
 /// through the importer's own rewrites and emission (packing, int8 quantization with a fixed range table,
 /// Sign → Conv binarization), with fixed pseudo-random weights. The int8 model is quantize → int8 conv →
-/// dequantize; the binary one reads and writes float32, as a binary layer between batch norms does, and
-/// "binary-i8" is the same binary layer reading and writing int8 with the int8 model's quantization.
+/// dequantize; the binary one reads and writes float32, as a binary layer between batch norms does,
+/// "binary-i8" is the same binary layer reading and writing int8 with the int8 model's quantization, and
+/// "binary-b1" the same layer inside a binary network, reading and writing bit-packed activations: a 1x1
+/// binary layer feeds it and another reads it. The layer is the node named "conv" in every model.
 /// Padding is kernel / 2 on every side (MobileNetV2's).
 public func singleConvolutionModels(
     height: Int, width: Int, inputChannels: Int, outputChannels: Int, kernel: Int, stride: Int
@@ -27,22 +29,38 @@ public func singleConvolutionModels(
     let outputDims = [
         1, outputChannels, (height + 2 * pad - kernel) / stride + 1, (width + 2 * pad - kernel) / stride + 1,
     ]
-    func graph(binary: Bool) -> ImportGraph {
+    /// XNOR-Net: α[o] = mean |W[o]|, weights α[o]·sign(W[o]).
+    func xnor(_ weights: [Float], outputChannels: Int) -> [Float] {
+        let k = weights.count / outputChannels
+        var w = weights
+        for o in 0..<outputChannels {
+            let row = (o * k)..<((o + 1) * k)
+            let alpha = weights[row].reduce(0) { $0 + abs($1) } / Float(k)
+            for i in row { w[i] = weights[i] < 0 ? -alpha : alpha }
+        }
+        return w
+    }
+    /// Sign then a 1x1 binary convolution of `channels` channels with pseudo-random weights.
+    func binaryPointwise(_ g: inout ImportGraph, _ name: String, _ x: Int, channels: Int) -> Int {
+        let dims = g.tensors[x].dims
+        let w = (0..<channels * dims[1]).map { _ in random() }
+        let sign = g.addNode(name: name + ":sign", op: .sign, inputs: [x], outputName: name + ":sign", dims: dims)
+        return g.addNode(
+            name: name, op: .conv(Conv2DParams(kernelHeight: 1, kernelWidth: 1),
+                                  weights: xnor(w, outputChannels: channels), bias: bias.map { -$0 }),
+            inputs: [sign], outputName: name + ":y", dims: [1, channels, dims[2], dims[3]])
+    }
+    func graph(binary: Bool, inNetwork: Bool = false) -> ImportGraph {
         var g = ImportGraph()
         var x = g.addTensor(name: "x", dims: [1, inputChannels, height, width])
         g.inputs = [x]
-        var w = weights
-        if binary {
-            x = g.addNode(name: "sign", op: .sign, inputs: [x], outputName: "sign", dims: g.tensors[x].dims)
-            // XNOR-Net: α[o] = mean |W[o]|, weights α[o]·sign(W[o]).
-            for o in 0..<outputChannels {
-                let row = (o * k)..<((o + 1) * k)
-                let alpha = weights[row].reduce(0) { $0 + abs($1) } / Float(k)
-                for i in row { w[i] = weights[i] < 0 ? -alpha : alpha }
-            }
-        }
-        g.outputs = [g.addNode(name: "conv", op: .conv(params, weights: w, bias: bias), inputs: [x],
-                               outputName: "y", dims: outputDims)]
+        if inNetwork { x = binaryPointwise(&g, "feed", x, channels: inputChannels) }
+        if binary { x = g.addNode(name: "sign", op: .sign, inputs: [x], outputName: "sign", dims: g.tensors[x].dims) }
+        let w = binary ? xnor(weights, outputChannels: outputChannels) : weights
+        var y = g.addNode(name: "conv", op: .conv(params, weights: w, bias: bias), inputs: [x], outputName: "y",
+                          dims: outputDims)
+        if inNetwork { y = binaryPointwise(&g, "read", y, channels: outputChannels) }
+        g.outputs = [y]
         return g
     }
     let producer = "edgeq microbench"
@@ -52,6 +70,8 @@ public func singleConvolutionModels(
     var binary = graph(binary: true)
     try! binary.binarize()  // Sign feeds the ±α convolution only: nothing for binarize to refuse
     let binaryModel = binary.emit(producer: producer)
+    var network = graph(binary: true, inNetwork: true)
+    try! network.binarize()
     // quantize → the binary convolution on int8 → dequantize, with the binary model's constants.
     var int8Binary = binaryModel
     let nodes = binaryModel.graph.nodes
@@ -72,5 +92,6 @@ public func singleConvolutionModels(
         ("i8", float.emit(producer: producer, quantization: plan)),
         ("binary", binaryModel),
         ("binary-i8", int8Binary),
+        ("binary-b1", network.emit(producer: producer, packBinaryActivations: true)),
     ]
 }

@@ -15,6 +15,8 @@ public struct QuantizationOptions {
     public var rangeSearchImages = 0
     /// Convolutions to binarize (Quantizer/Binary/BINARIZATION.md).
     public var binarization = BinarizationOptions()
+    /// Binary convolutions that feed binary convolutions pass bit-packed activations (the same outputs).
+    public var packBinaryActivations = true
 
     public init() {}
 }

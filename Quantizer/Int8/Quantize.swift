@@ -90,7 +90,8 @@ public func quantizeONNX(
         }
         try graph.correctBiases(plan: plan, producer: producer, calibration: calibration, progress: progress)
     }
-    let model = graph.emit(producer: producer + ", int8 by edgeq quantize", quantization: plan)
+    let model = graph.emit(producer: producer + ", int8 by edgeq quantize", quantization: plan,
+                           packBinaryActivations: options.packBinaryActivations)
     return QuantizationResult(model: model, table: table, binarization: binarization)
 }
 

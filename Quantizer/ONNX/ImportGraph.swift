@@ -219,8 +219,12 @@ extension ImportGraph {
 extension ImportGraph {
     /// The EdgeQ graph: live nodes only, NHWC activations, packed weights. With a quantization plan, the nodes
     /// it marks run in int8 (weights quantized and packed for the int8 kernels) and quantize / dequantize
-    /// nodes join int8 and float32 tensors.
-    func emit(producer: String, quantization plan: QuantizationPlan? = nil) -> ImportedModel {
+    /// nodes join int8 and float32 tensors. With `packBinaryActivations`, binary convolutions that feed only
+    /// binary convolutions pass them bit-packed activations (`bitPackedBinaryOutputs`); the model computes the
+    /// same bits, so calibration and measurements, which observe the float tensors, emit without.
+    func emit(producer: String, quantization plan: QuantizationPlan? = nil, packBinaryActivations: Bool = false)
+        -> ImportedModel
+    {
         var needed = [Bool](repeating: false, count: tensors.count)
         for output in outputs { needed[output] = true }
         var isLive = [Bool](repeating: false, count: nodes.count)
@@ -228,6 +232,9 @@ extension ImportGraph {
             isLive[index] = true
             for input in nodes[index].inputs { needed[input] = true }
         }
+        let packed = packBinaryActivations ? bitPackedBinaryOutputs(isLive: isLive, plan: plan) : [:]
+        // Bit-packed EdgeQ tensors, by import-graph tensor: a packed output and the output of its skipped center.
+        var asPacked = [Int](repeating: -1, count: tensors.count)
 
         var builder = GraphBuilder(producer: producer)
         // Each import-graph tensor as an EdgeQ tensor in float32 and, once needed, in int8.
@@ -254,9 +261,15 @@ extension ImportGraph {
         for (index, node) in nodes.enumerated() where isLive[index] {
             let output = tensors[node.output]
             let int8 = plan?.isInt8[index] ?? false
-            // The squeeze-excite gate of an int8 channel multiply stays float32.
+            if let center = packed.values.first(where: { $0.centerNode == index }) {
+                asPacked[node.output] = asPacked[nodes[center.producer].output]  // folded into the thresholds
+                continue
+            }
+            // The squeeze-excite gate of an int8 channel multiply stays float32; binary convolutions read bits
+            // when there are.
             var operands = node.inputs.enumerated().map { position, t in
-                value(t, int8: int8 && !(position == 1 && node.op.isChannelMultiply))
+                if case .binaryConv = node.op, position == 0, asPacked[t] >= 0 { return asPacked[t] }
+                return value(t, int8: int8 && !(position == 1 && node.op.isChannelMultiply))
             }
             func constant(_ suffix: String, _ shape: [Int], _ layout: WeightLayout, _ values: [Float]) -> Int {
                 builder.addConstant(name: node.name + "." + suffix, shape: shape, layout: layout, values: values)
@@ -285,8 +298,17 @@ extension ImportGraph {
                 }
                 emit(.conv2d(params), operands)
             case .binaryConv(let params, let weights, let bias):
-                operands += Self.addBinaryWeights(&builder, node.name, params: params, weights: weights, bias: bias)
-                emit(.binaryConv2d(params), operands)
+                operands += Self.addBinaryWeights(
+                    &builder, node.name, params: params, weights: weights, bias: bias,
+                    thresholds: packed[index]?.thresholds)
+                guard packed[index] != nil else {
+                    emit(.binaryConv2d(params), operands)
+                    break
+                }
+                asPacked[node.output] = builder.addActivation(
+                    name: output.name, shape: channelsLast(output.dims), dtype: .binary)
+                builder.addNode(name: node.name, op: .binaryConv2d(params), inputs: operands,
+                                outputs: [asPacked[node.output]])
             case .sign:
                 preconditionFailure("binarize leaves no Sign in use")
             case .fullyConnected(let activation, let weights, let bias):
@@ -371,9 +393,11 @@ extension ImportGraph {
     }
 
     /// The sign bits (binaryPacked64), multiplier α[o] and bias of a binary convolution whose OIHW weights are
-    /// ±α[o]; returns the three constants' tensors.
+    /// ±α[o]; returns the three constants' tensors. With `thresholds` (a bit-packed output: int32 [3, Cout],
+    /// direction, lower, upper) the signs and the thresholds instead.
     static func addBinaryWeights(
-        _ builder: inout GraphBuilder, _ name: String, params: Conv2DParams, weights: [Float], bias: [Float]
+        _ builder: inout GraphBuilder, _ name: String, params: Conv2DParams, weights: [Float], bias: [Float],
+        thresholds: [Int32]? = nil
     ) -> [Int] {
         let outputChannels = bias.count
         let (ohwi, _) = ohwiWeights(params, weights, outputChannels: outputChannels)
@@ -387,6 +411,11 @@ extension ImportGraph {
                 name: name + ".weight", dtype: .binary,
                 shape: [outputChannels, params.kernelHeight, params.kernelWidth, perChannel / taps],
                 layout: .binaryPacked64, bytes: $0)
+        }
+        if let thresholds {
+            return [signs, thresholds.withUnsafeBytes {
+                builder.addConstant(name: name + ".thresholds", dtype: .int32, shape: [3, outputChannels], bytes: $0)
+            }]
         }
         let alpha = (0..<outputChannels).map { abs(ohwi[$0 * perChannel]) }
         return [
@@ -432,6 +461,71 @@ extension ImportGraph {
                                 bytes: $0)
         }
         return [weight, foldedBias]
+    }
+}
+
+// MARK: Bit-packed activations
+
+/// A binary convolution that writes its output bit-packed (Kernels/Binary/BINARY.md).
+struct BitPackedOutput {
+    /// The binary convolution and, when its consumers read it through one, the skipped center node x − t.
+    var producer: Int
+    var centerNode: Int?
+    /// int32 [3, Cout]: direction, lower, upper per output channel.
+    var thresholds: [Int32]
+}
+
+extension ImportGraph {
+    /// Binary convolutions (writing float32 in `plan`) whose output feeds only binary convolutions, directly
+    /// (ONNX Sign → Conv chains: t = 0) or through one add of a per-channel constant −t that nothing else reads
+    /// (binarization's `NAME:center`), by node index. Their thresholds reproduce exactly the signs the
+    /// consumers would take of the float32 output: sign(act(Float(acc)·α[o] + b[o]) + (−t[o])), evaluated with
+    /// the float epilogue's and the add's own float operations for every acc in [−K, K]. An activation that
+    /// makes that sign non-monotone in acc (hard-swish) leaves the layer float32.
+    func bitPackedBinaryOutputs(isLive: [Bool], plan: QuantizationPlan?) -> [Int: BitPackedOutput] {
+        var consumers = [[Int]](repeating: [], count: tensors.count)
+        for (index, node) in nodes.enumerated() where isLive[index] {
+            for input in node.inputs { consumers[input].append(index) }
+        }
+        func readByBinaryConvolutionsOnly(_ t: Int) -> Bool {
+            !outputs.contains(t) && !consumers[t].isEmpty && consumers[t].allSatisfy { c in
+                guard case .binaryConv = nodes[c].op else { return false }
+                return nodes[c].inputs == [t]
+            }
+        }
+        var result: [Int: BitPackedOutput] = [:]
+        for (index, node) in nodes.enumerated() where isLive[index] && !(plan?.isInt8[index] ?? false) {
+            guard case .binaryConv(let params, let weights, let bias) = node.op, !outputs.contains(node.output)
+            else { continue }
+            var shift = [Float](repeating: 0, count: bias.count)
+            var centerNode: Int? = nil
+            if !readByBinaryConvolutionsOnly(node.output) {
+                guard consumers[node.output].count == 1, let c = consumers[node.output].first,
+                    case .add(.none, let operand?) = nodes[c].op, nodes[c].inputs == [node.output],
+                    operand.values.count == bias.count, operand.shape.dropLast().allSatisfy({ $0 == 1 }),
+                    readByBinaryConvolutionsOnly(nodes[c].output)
+                else { continue }
+                (shift, centerNode) = (operand.values, c)
+            }
+            let perChannel = weights.count / bias.count
+            let reduction = perChannel  // KH·KW·Cin: |acc| ≤ K
+            var thresholds = [Int32](repeating: 0, count: 3 * bias.count)
+            var monotone = true
+            for o in bias.indices where monotone {
+                let alpha = abs(weights[o * perChannel])
+                guard let t = b1_output_thresholds(reduction: reduction, sign: { acc in
+                    ref_b1_sign(params.activation.apply(Float(acc) * alpha + bias[o]) + shift[o])
+                }) else {
+                    monotone = false
+                    continue
+                }
+                (thresholds[o], thresholds[bias.count + o], thresholds[2 * bias.count + o]) = t
+            }
+            if monotone {
+                result[index] = BitPackedOutput(producer: index, centerNode: centerNode, thresholds: thresholds)
+            }
+        }
+        return result
     }
 }
 

@@ -5,10 +5,11 @@ import EdgeQ
 /// Batch is fixed to 1; activations become NHWC; BatchNormalization folds into the convolution before it,
 /// activations into the convolution, fully connected layer or add that produces their input; shape
 /// computations fold to constants. Unsupported operators and variants are `.unsupported` errors naming the
-/// node; malformed or inconsistent files are `.invalidModel` errors.
-public func importONNX(_ bytes: [UInt8]) throws(EdgeQError) -> ImportedModel {
+/// node; malformed or inconsistent files are `.invalidModel` errors. Binary convolutions feeding binary
+/// convolutions pass bit-packed activations unless `packBinaryActivations` is false (the same outputs).
+public func importONNX(_ bytes: [UInt8], packBinaryActivations: Bool = true) throws(EdgeQError) -> ImportedModel {
     let (graph, producer) = try importONNXGraph(bytes)
-    return graph.emit(producer: producer)
+    return graph.emit(producer: producer, packBinaryActivations: packBinaryActivations)
 }
 
 /// The fused import graph, before packing, and the producer line for the model file.

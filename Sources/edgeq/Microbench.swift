@@ -11,15 +11,16 @@ let microbench = Command(
 
         Builds two layers, each as a float32, an int8 and a binary model of its own (fixed pseudo-random
         weights; the binary one is Sign then a convolution with weights ±α per output channel, float32 in and
-        out; binary-i8 the same layer reading and writing int8 like the int8 one), and times the convolution
-        step alone, on one thread: median and minimum over the runs. Quantize and dequantize steps are not
-        timed.
+        out; binary-i8 the same layer reading and writing int8 like the int8 one; binary-b1 the same layer
+        inside a binary network, reading and writing bit-packed activations, between two 1x1 binary layers),
+        and times the layer's step alone, on one thread: median and minimum over the runs. Quantize and
+        dequantize steps and the binary-b1 model's other layers are not timed.
           1x1: 56x56x128 -> 128 (a MobileNetV2 expansion / projection size)
           3x3: 28x28x128 -> 128, stride 1, padding 1
 
           --runs N     timed runs of each layer (default 200)
           --warmup N   untimed runs first (default 20)
-          --dir DIR    also write the eight models as DIR/conv1x1-f32.eqm ... DIR/conv3x3-binary-i8.eqm;
+          --dir DIR    also write the ten models as DIR/conv1x1-f32.eqm ... DIR/conv3x3-binary-b1.eqm;
                        'edgeq bench MODEL --layers' times every step of one of them
         """,
     run: { arguments throws(EdgeQError) in
@@ -47,12 +48,9 @@ let microbench = Command(
                 for i in 0..<input.count { input[i] = (Float(i % 97) + 0.5) / 24 - 2 }
                 interpreter.invoke()  // every step once: the convolution's input is in place from here on
                 let graph = interpreter.model.graph
-                guard let step = interpreter.steps.firstIndex(where: {
-                    switch graph.nodes[$0.node].op {
-                    case .conv2d, .binaryConv2d: return true
-                    default: return false
-                    }
-                }) else { throw EdgeQError(.invalidModel, "no convolution in the " + dtype + " model") }
+                guard let step = interpreter.steps.firstIndex(where: { graph.nodes[$0.node].name == "conv" }) else {
+                    throw EdgeQError(.invalidModel, "no layer 'conv' in the " + dtype + " model")
+                }
                 for _ in 0..<warmup { interpreter.invoke(step: step) }
                 var times: [Double] = []
                 for _ in 0..<runs {

@@ -128,6 +128,76 @@ final class BinarizationTests: XCTestCase {
         }
     }
 
+    /// Two binarized layers in a row (pw1 with a ReLU, then pw2 through its `pw2:center` add): pw1 writes a
+    /// bit-packed output with thresholds from pw2's centers, the center node disappears, and the model's
+    /// outputs equal bit for bit those of the model written without (centers of 0 meet ReLU's exact zeros,
+    /// others fall anywhere).
+    func testConsecutiveBinaryLayersPassBitPackedActivations() throws {
+        var random = SplitMix64(seed: 12)
+        var graph = smallNetwork()
+        let pw1 = graph.nodes.firstIndex { $0.name == "pw1" }!, pw2 = pw1 + 1
+        guard case .conv(var params, let weights, let bias) = graph.nodes[pw1].op else { return XCTFail() }
+        params.activation = .relu
+        graph.nodes[pw1].op = .conv(params, weights: weights, bias: bias)
+        func scale() -> BinaryInputScale {
+            BinaryInputScale(threshold: (0..<16).map { _ in random.int(0...2) == 0 ? 0 : random.float(in: -0.5...0.5) },
+                             beta: 0.7)
+        }
+        var options = BinarizationOptions()
+        options.input = .centered
+        graph.binarizeLayers([pw1, pw2], scales: ["dw.out": scale(), "pw1.out": scale()], options: options)
+        let packed = graph.emit(producer: "test", packBinaryActivations: true)
+        let plain = graph.emit(producer: "test")
+        XCTAssertFalse(packed.graph.nodes.contains { $0.name == "pw2:center" })
+        XCTAssertTrue(plain.graph.nodes.contains { $0.name == "pw2:center" })
+        let node = packed.graph.nodes.first { $0.name == "pw1" }!
+        XCTAssertEqual(packed.graph.tensors[node.outputs[0]].dtype, .binary)
+        XCTAssertEqual(packed.graph.tensors[node.inputs[2]].shape, [3, 16])
+        let a = try Interpreter(model: try Model(bytes: serializeEQM(packed.graph, weights: packed.weights)))
+        let b = try Interpreter(model: try Model(bytes: serializeEQM(plain.graph, weights: plain.weights)))
+        XCTAssertTrue(a.steps.contains { $0.kernel == "b1_conv_b1_4x8" })
+        for _ in 0..<20 {
+            let x = (0..<a.input().count).map { _ in random.float(in: -2...2) }
+            for (i, v) in x.enumerated() { a.input()[i] = v; b.input()[i] = v }
+            a.invoke()
+            b.invoke()
+            XCTAssertEqual(a.output().map(\.bitPattern), b.output().map(\.bitPattern))
+        }
+    }
+
+    /// GhostNet's squeeze-excites binarized (`--binary '*se*'`, centered): each conv_reduce (ReLU) feeds its
+    /// conv_expand through a center, so it writes a bit-packed output, and the logits equal bit for bit those
+    /// of the same model written without bit-packed activations.
+    func testGhostNetSqueezeExciteBitPackedLogitsUnchanged() throws {
+        let onnx = [UInt8](try Data(contentsOf: try TestData.shared("models/ghostnet-1.0-random-init.onnx")))
+        let calib = try TestData.shared("imagenet/calib")
+        let images = try FileManager.default.contentsOfDirectory(atPath: calib.path).filter { $0.hasSuffix(".JPEG") }
+            .sorted().prefix(6)
+            .map { calib.appendingPathComponent($0).path }
+        var options = QuantizationOptions()
+        options.binarization.layers = ["*se/conv*"]
+        options.binarization.images = 6
+        func quantize(pack: Bool) throws -> Interpreter {
+            options.packBinaryActivations = pack
+            let result = try quantizeONNX(
+                onnx, ranges: .images(images, method: .minmax, skipBad: false), options: options,
+                report: { _ in }, progress: { _, _, _ in })
+            return try Interpreter(model: try Model(bytes: serializeEQM(result.model.graph, weights: result.model.weights)))
+        }
+        let packed = try quantize(pack: true), plain = try quantize(pack: false)
+        let graph = packed.model.graph
+        let bitPacked = graph.nodes.filter { graph.tensors[$0.outputs[0]].dtype == .binary }.map(\.name)
+        XCTAssertEqual(bitPacked.count, 7, "\(bitPacked)")
+        XCTAssertTrue(bitPacked.allSatisfy { $0.hasSuffix("se/conv_reduce/Conv") }, "\(bitPacked)")
+        XCTAssertFalse(graph.nodes.contains { $0.name.hasSuffix("conv_expand/Conv:center") })
+        let inputs = try CalibrationInputs(Array(images.prefix(3)), size: 224, skipBad: false, report: { _ in }).inputs()
+        for x in inputs {
+            packed.run(x)
+            plain.run(x)
+            XCTAssertEqual(packed.output().map(\.bitPattern), plain.output().map(\.bitPattern))
+        }
+    }
+
     /// `edgeq quantize --binary NAME` on GhostNet: that layer is `binary` in `edgeq inspect` and the model runs;
     /// an unknown name is a one-line error.
     func testQuantizeBinarizesANamedLayer() throws {

@@ -4,8 +4,9 @@ import XCTest
 
 /// The binary convolution against its scalar definition `ref_b1_conv`, bit for bit, on random shapes and data
 /// (seeded, so a failure reproduces): channel counts below, at and past multiples of 64 and of the 8-channel
-/// block, every border case of 1x1 and 3x3 at strides 1 and 2, exact zeros, float32 and int8 inputs and
-/// outputs, views inside wider buffers (nothing outside an output view may change), rows split between calls.
+/// block, every border case of 1x1 and 3x3 at strides 1 and 2, exact zeros, float32, int8 and bit-packed
+/// inputs and outputs, views inside wider buffers (nothing outside an output view may change), rows split
+/// between calls.
 final class BinaryKernelTests: XCTestCase {
     private static let inputChannels = [1, 2, 7, 8, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 191, 192, 200]
     private static let outputChannels = [1, 3, 7, 8, 9, 15, 16, 17, 24, 33]
@@ -138,36 +139,215 @@ final class BinaryKernelTests: XCTestCase {
                          kernelWidth: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), &random)
     }
 
-    // MARK: Helpers
+    // MARK: Bit-packed outputs
 
-    /// Runs the kernel on random data for every input/output dtype pair, in views with random pixel strides,
-    /// the output rows in up to three calls (as a multithreaded caller makes them), and compares each with
-    /// `ref_b1_conv` bit for bit. `zeros`: the fraction of input values that are exactly 0 (half of them −0.0).
-    private func checkConvolution(_ g: ConvGeometry, _ random: inout SplitMix64, zeros: Double = 0) {
-        let inputPixels = g.inputHeight * g.inputWidth, outputPixels = g.outputHeight * g.outputWidth
-        let inputStride = g.inputChannels + random.int(0...3), outputStride = g.outputChannels + random.int(0...3)
-        let taps = g.kernelHeight * g.kernelWidth
-        let signs = (0..<g.outputChannels * taps * g.inputChannels).map { _ in random.sign() }
-        let weights = packBinaryWeights(
-            signs: signs, outputChannels: g.outputChannels, taps: taps, inputChannels: g.inputChannels)
-        let padded = (g.outputChannels + 7) / 8 * 8
-        var multipliers = (0..<padded).map { $0 < g.outputChannels ? random.float(in: -0.5...0.5) : 0 }
-        var biases = (0..<padded).map { $0 < g.outputChannels ? random.float(in: -20...20) : 0 }
-        if random.int(0...3) == 0 { multipliers[0] = 0 }  // an all-zero channel: α = 0
-        func isZero(_ random: inout SplitMix64) -> Bool { Double(random.next() >> 11) / 9007199254740992 < zeros }
-        var floats = [Float](repeating: .nan, count: (inputPixels - 1) * inputStride + g.inputChannels)
-        var int8s = [Int8](repeating: 0, count: floats.count)
-        let zeroPoint = Int8(truncatingIfNeeded: random.next())
-        for p in 0..<inputPixels {
-            for c in 0..<g.inputChannels {
-                let i = p * inputStride + c
-                floats[i] = isZero(&random) ? (random.int(0...1) == 0 ? 0 : -0.0) : random.float(in: -2...2)
-                int8s[i] = isZero(&random) ? zeroPoint : Int8(truncatingIfNeeded: random.next())
+    /// Thresholds from `b1_output_thresholds` over the float32 (and int8) epilogue make the bit-packed output
+    /// exactly sign(y − t) of the float32 output y (sign(q − z) of the int8 one): m < 0, m = 0, ReLU zeros,
+    /// centers t equal to outputs that occur.
+    func testPackedOutputEqualsSignOfFloatAndInt8Outputs() {
+        var random = SplitMix64(seed: 507)
+        for _ in 0..<40 {
+            let kernel = random.element(of: [1, 3])
+            let g = ConvGeometry(
+                inputHeight: random.int(1...6), inputWidth: random.int(1...9),
+                inputChannels: random.element(of: Self.inputChannels),
+                outputChannels: random.element(of: Self.outputChannels), kernelHeight: kernel, kernelWidth: kernel,
+                padTop: kernel / 2, padLeft: kernel / 2, padBottom: kernel / 2, padRight: kernel / 2)
+            let data = ConvolutionData(g, &random, zeros: 0.2)
+            let k = g.kernelHeight * g.kernelWidth * g.inputChannels
+            let activation = random.element(of: [Activation.none, .relu, .relu6, Activation(.hardSigmoid, -0.2, 0.5)])
+            // Centers: 0 (a plain Sign), a value some output takes exactly, or any value.
+            let centers: [Float] = (0..<g.outputChannels).map { o in
+                switch random.int(0...2) {
+                case 0: return 0
+                case 1: return activation.apply(Float(random.int(-k...k)) * data.multipliers[o] + data.biases[o])
+                default: return random.float(in: -5...5)
+                }
+            }
+            let requantization = I8Requantization(zeroPoint: Int32(random.int(-20...20)), lo: -128, hi: 127)
+            var floatSigns: [[Int32]] = [], int8Signs: [[Int32]] = []
+            for o in 0..<g.outputChannels {
+                func floatSign(_ acc: Int32) -> Int32 {
+                    ref_b1_sign(activation.apply(Float(acc) * data.multipliers[o] + data.biases[o]) + -centers[o])
+                }
+                func int8Sign(_ acc: Int32) -> Int32 {
+                    ref_b1_sign(ref_i8_round_clamp(Float(acc) * data.multipliers[o] + data.biases[o], requantization),
+                                zeroPoint: Int8(requantization.zeroPoint))
+                }
+                floatSigns.append((-k...k).map { floatSign(Int32($0)) })
+                int8Signs.append((-k...k).map { int8Sign(Int32($0)) })
+            }
+            for useInt8 in [false, true] {
+                let table = useInt8 ? int8Signs : floatSigns
+                var direction = [Int32](repeating: 1, count: data.padded), lower = direction, upper = direction
+                for o in 0..<g.outputChannels {
+                    let t = b1_output_thresholds(reduction: k) { table[o][Int($0) + k] }!
+                    (direction[o], lower[o], upper[o]) = (t.direction, t.lower, t.upper)
+                }
+                let (packed, stride) = data.run(
+                    .packed, g, thresholds: (direction, lower, upper), activation: activation,
+                    requantization: requantization, outputStride: nil, rows: [0, g.outputHeight])
+                let (values, valueStride) = data.run(
+                    useInt8 ? .int8 : .float32, g, thresholds: (direction, lower, upper), activation: activation,
+                    requantization: requantization, outputStride: nil, rows: [0, g.outputHeight])
+                for p in 0..<g.outputHeight * g.outputWidth {
+                    for o in 0..<g.outputChannels {
+                        let expected = useInt8
+                            ? ref_b1_sign(values.int8[p * valueStride + o], zeroPoint: Int8(requantization.zeroPoint))
+                            : ref_b1_sign(values.float[p * valueStride + o] + -centers[o])
+                        let bit = packed.packed.withUnsafeBufferPointer {
+                            ref_b1_packed_value($0.baseAddress! + p * stride, channels: g.outputChannels, o)
+                        }
+                        XCTAssertEqual(bit, expected, "\(g) int8 \(useInt8) pixel \(p) channel \(o)")
+                    }
+                }
             }
         }
+    }
+
+    func testOutputThresholds() {
+        // Increasing, with a zero run; decreasing (m < 0); constant (m = 0); not monotone.
+        XCTAssertEqual(b1_output_thresholds(reduction: 5) { $0 < -1 ? -1 : $0 > 2 ? 1 : 0 }.map { [$0.0, $0.1, $0.2] },
+                       [1, -1, 2])
+        XCTAssertEqual(b1_output_thresholds(reduction: 5) { $0 > 0 ? -1 : 1 }.map { [$0.0, $0.1, $0.2] }, [-1, 0, -1])
+        XCTAssertEqual(b1_output_thresholds(reduction: 5) { _ in 1 }.map { [$0.0, $0.1, $0.2] }, [1, -5, -6])
+        XCTAssertEqual(b1_output_thresholds(reduction: 5) { _ in -1 }.map { [$0.0, $0.1, $0.2] }, [1, 6, 5])
+        XCTAssertEqual(b1_output_thresholds(reduction: 5) { _ in 0 }.map { [$0.0, $0.1, $0.2] }, [1, -5, 5])
+        XCTAssertNil(b1_output_thresholds(reduction: 5) { abs($0) > 2 ? 1 : -1 })
+    }
+
+    // MARK: Helpers
+
+    /// Random weights, per-channel constants and an input in every form (float32 with exact zeros and −0.0,
+    /// int8, and bit-packed with the float input's signs), each in a view with a random pixel stride.
+    private struct ConvolutionData {
+        let signs: [Int8]
+        let weights: [UInt64]
+        let padded: Int
+        var multipliers: [Float], biases: [Float]
+        let floats: [Float], int8s: [Int8], packed: [UInt64]
+        let zeroPoint: Int8
+        let inputStride: Int, packedStride: Int
+
+        init(_ g: ConvGeometry, _ random: inout SplitMix64, zeros: Double) {
+            let inputPixels = g.inputHeight * g.inputWidth
+            inputStride = g.inputChannels + random.int(0...3)
+            let taps = g.kernelHeight * g.kernelWidth
+            signs = (0..<g.outputChannels * taps * g.inputChannels).map { _ in random.sign() }
+            weights = packBinaryWeights(
+                signs: signs, outputChannels: g.outputChannels, taps: taps, inputChannels: g.inputChannels)
+            padded = (g.outputChannels + 7) / 8 * 8
+            let count = g.outputChannels
+            multipliers = (0..<padded).map { $0 < count ? random.float(in: -0.5...0.5) : 0 }
+            biases = (0..<padded).map { $0 < count ? random.float(in: -20...20) : 0 }
+            if random.int(0...3) == 0 { multipliers[0] = 0 }  // an all-zero channel: α = 0
+            func isZero(_ random: inout SplitMix64) -> Bool { Double(random.next() >> 11) / 9007199254740992 < zeros }
+            var floats = [Float](repeating: .nan, count: (inputPixels - 1) * inputStride + g.inputChannels)
+            var int8s = [Int8](repeating: 0, count: floats.count)
+            zeroPoint = Int8(truncatingIfNeeded: random.next())
+            for p in 0..<inputPixels {
+                for c in 0..<g.inputChannels {
+                    let i = p * inputStride + c
+                    floats[i] = isZero(&random) ? (random.int(0...1) == 0 ? 0 : -0.0) : random.float(in: -2...2)
+                    int8s[i] = isZero(&random) ? zeroPoint : Int8(truncatingIfNeeded: random.next())
+                }
+            }
+            let words = binaryWordCount(g.inputChannels)
+            packedStride = 2 * words + random.int(0...2)
+            var packed = [UInt64](repeating: 0, count: (inputPixels - 1) * packedStride + 2 * words)
+            for p in 0..<inputPixels {
+                for c in 0..<g.inputChannels {
+                    let sign = ref_b1_sign(floats[p * inputStride + c]), bit = UInt64(1) << UInt64(c % 64)
+                    if sign != 0 { packed[p * packedStride + words + c / 64] |= bit }
+                    if sign < 0 { packed[p * packedStride + c / 64] |= bit }
+                }
+            }
+            self.floats = floats
+            self.int8s = int8s
+            self.packed = packed
+        }
+
+        enum Kind: CaseIterable { case float32, int8, packed }
+
+        struct Outputs {
+            var float: [Float], int8: [Int8], packed: [UInt64]
+        }
+
+        /// The kernel (or with `reference`, ref_b1_conv) reading `input` (the float32 one by default), writing
+        /// `output` into buffers prefilled with junk, in calls over rows cuts[i]..<cuts[i+1]; returns the buffers
+        /// and the output pixel stride (random unless given).
+        func run(
+            _ output: Kind, _ g: ConvGeometry, input: Kind = .float32, reference: Bool = false,
+            thresholds: ([Int32], [Int32], [Int32]), activation: Activation, requantization: I8Requantization,
+            outputStride: Int?, rows cuts: [Int], scratch: UnsafeMutableRawPointer? = nil
+        ) -> (Outputs, Int) {
+            let outputPixels = g.outputHeight * g.outputWidth
+            let stride = outputStride ?? (output == .packed ? 2 * binaryWordCount(g.outputChannels) : g.outputChannels)
+            let count = (outputPixels - 1) * stride + (output == .packed ? stride : g.outputChannels) + 3
+            var result = Outputs(
+                float: [Float](repeating: 12345, count: count), int8: [Int8](repeating: 99, count: count),
+                packed: [UInt64](repeating: 0xA5A5_5A5A_0F0F_F0F0, count: count))
+            let ownScratch = scratch == nil
+            let scratch = scratch ?? UnsafeMutableRawPointer.allocate(
+                byteCount: b1_conv_scratchByteCount(geometry: g), alignment: 64)
+            defer { if ownScratch { scratch.deallocate() } }
+            floats.withUnsafeBufferPointer { x in
+            int8s.withUnsafeBufferPointer { q in
+            packed.withUnsafeBufferPointer { b in
+            thresholds.0.withUnsafeBufferPointer { d in
+            thresholds.1.withUnsafeBufferPointer { lo in
+            thresholds.2.withUnsafeBufferPointer { hi in
+            result.float.withUnsafeMutableBufferPointer { y in
+            result.int8.withUnsafeMutableBufferPointer { y8 in
+            result.packed.withUnsafeMutableBufferPointer { yb in
+                let (source, sourceStride): (B1Input, Int)
+                switch input {
+                case .float32: (source, sourceStride) = (.float32(x.baseAddress!), inputStride)
+                case .int8: (source, sourceStride) = (.int8(q.baseAddress!, zeroPoint: zeroPoint), inputStride)
+                case .packed: (source, sourceStride) = (.packed(b.baseAddress!), packedStride)
+                }
+                let destination: B1Output
+                switch output {
+                case .float32: destination = .float32(y.baseAddress!, activation: activation)
+                case .int8: destination = .int8(y8.baseAddress!, requantization: requantization)
+                case .packed:
+                    destination = .packed(yb.baseAddress!, thresholds: B1Thresholds(
+                        direction: d.baseAddress!, lower: lo.baseAddress!, upper: hi.baseAddress!))
+                }
+                if reference {
+                    ref_b1_conv(
+                        input: source, inputPixelStride: sourceStride, geometry: g, signs: signs,
+                        multipliers: multipliers, biases: biases, output: destination, outputPixelStride: stride)
+                    return
+                }
+                for i in 0..<cuts.count - 1 {
+                    b1_conv_4x8(
+                        input: source, inputPixelStride: sourceStride, geometry: g, weights: weights,
+                        multipliers: multipliers, biases: biases, output: destination, outputPixelStride: stride,
+                        outputRows: cuts[i]..<cuts[i + 1], scratch: scratch)
+                }
+            }}}}}}}}}
+            return (result, stride)
+        }
+    }
+
+    /// Runs the kernel on random data for every input/output kind pair (float32, int8, bit-packed), in views
+    /// with random pixel strides, the output rows in up to three calls (as a multithreaded caller makes them),
+    /// and compares each with `ref_b1_conv` bit for bit: the junk between views too, so nothing outside an
+    /// output view may change except a bit-packed pixel's own words. `zeros`: the fraction of input values that
+    /// are exactly 0 (half of them −0.0). Bit-packed outputs get random thresholds, direction ±1.
+    private func checkConvolution(_ g: ConvGeometry, _ random: inout SplitMix64, zeros: Double = 0) {
+        let data = ConvolutionData(g, &random, zeros: zeros)
+        let k = Int32(g.kernelHeight * g.kernelWidth * g.inputChannels)
         let activation = random.element(of: [Activation.none, .relu, .relu6, .hardSwish])
         let z = Int32(random.int(-128...127)), lo = Int32(random.int(-128...0))
         let requantization = I8Requantization(zeroPoint: z, lo: lo, hi: Int32(random.int(Int(lo)...127)))
+        var direction = [Int32](repeating: 1, count: data.padded), lower = direction, upper = direction
+        for o in 0..<g.outputChannels {
+            direction[o] = random.int(0...1) == 0 ? 1 : -1
+            lower[o] = Int32(random.int(Int(-k - 1)...Int(k + 1)))
+            upper[o] = Int32(random.int(Int(lower[o] - 1)...Int(k + 1)))
+        }
         let scratch = UnsafeMutableRawPointer.allocate(
             byteCount: b1_conv_scratchByteCount(geometry: g), alignment: 64)
         defer { scratch.deallocate() }
@@ -177,49 +357,30 @@ final class BinaryKernelTests: XCTestCase {
             cuts.insert(random.int(1...g.outputHeight - 1), at: 1)
             if cuts[1] < g.outputHeight - 1 { cuts.insert(random.int(cuts[1] + 1...g.outputHeight - 1), at: 2) }
         }
-        let outputCount = (outputPixels - 1) * outputStride + g.outputChannels + random.int(0...3)
-        floats.withUnsafeBufferPointer { x in
-            int8s.withUnsafeBufferPointer { q in
-                for floatInput in [true, false] {
-                    let input: B1Input = floatInput ? .float32(x.baseAddress!) : .int8(q.baseAddress!, zeroPoint: zeroPoint)
-                    for floatOutput in [true, false] {
-                        var fast = [Float](repeating: 12345, count: outputCount), expected = fast
-                        var fast8 = [Int8](repeating: 99, count: outputCount), expected8 = fast8
-                        let what = "\(g) float input \(floatInput) float output \(floatOutput) cuts \(cuts)"
-                        fast.withUnsafeMutableBufferPointer { y in
-                            fast8.withUnsafeMutableBufferPointer { y8 in
-                                let output: B1Output = floatOutput
-                                    ? .float32(y.baseAddress!, activation: activation)
-                                    : .int8(y8.baseAddress!, requantization: requantization)
-                                for i in 0..<cuts.count - 1 {
-                                    b1_conv_4x8(
-                                        input: input, inputPixelStride: inputStride, geometry: g, weights: weights,
-                                        multipliers: multipliers, biases: biases, output: output,
-                                        outputPixelStride: outputStride, outputRows: cuts[i]..<cuts[i + 1],
-                                        scratch: scratch)
-                                }
-                            }
-                        }
-                        expected.withUnsafeMutableBufferPointer { y in
-                            expected8.withUnsafeMutableBufferPointer { y8 in
-                                ref_b1_conv(
-                                    input: input, inputPixelStride: inputStride, geometry: g, signs: signs,
-                                    multipliers: multipliers, biases: biases,
-                                    output: floatOutput
-                                        ? .float32(y.baseAddress!, activation: activation)
-                                        : .int8(y8.baseAddress!, requantization: requantization),
-                                    outputPixelStride: outputStride)
-                            }
-                        }
-                        if floatOutput {
-                            guard let i = fast.indices.first(where: { fast[$0].bitPattern != expected[$0].bitPattern })
-                            else { continue }
-                            XCTFail("\(what): element \(i) is \(fast[i]), expected \(expected[i])")
-                        } else {
-                            guard let i = fast8.indices.first(where: { fast8[$0] != expected8[$0] }) else { continue }
-                            XCTFail("\(what): element \(i) is \(fast8[i]), expected \(expected8[i])")
-                        }
-                    }
+        for input in ConvolutionData.Kind.allCases {
+            for output in ConvolutionData.Kind.allCases {
+                let words = binaryWordCount(g.outputChannels)
+                let stride = output == .packed ? 2 * words + random.int(0...2) : g.outputChannels + random.int(0...3)
+                func run(reference: Bool) -> ConvolutionData.Outputs {
+                    data.run(output, g, input: input, reference: reference, thresholds: (direction, lower, upper),
+                             activation: activation, requantization: requantization, outputStride: stride,
+                             rows: cuts, scratch: scratch).0
+                }
+                let fast = run(reference: false), expected = run(reference: true)
+                let what = "\(g) input \(input) output \(output) cuts \(cuts)"
+                switch output {
+                case .float32:
+                    guard let i = fast.float.indices.first(where: { fast.float[$0].bitPattern != expected.float[$0].bitPattern })
+                    else { continue }
+                    XCTFail("\(what): element \(i) is \(fast.float[i]), expected \(expected.float[i])")
+                case .int8:
+                    guard let i = fast.int8.indices.first(where: { fast.int8[$0] != expected.int8[$0] }) else { continue }
+                    XCTFail("\(what): element \(i) is \(fast.int8[i]), expected \(expected.int8[i])")
+                case .packed:
+                    guard let i = fast.packed.indices.first(where: { fast.packed[$0] != expected.packed[$0] })
+                    else { continue }
+                    XCTFail("\(what): word \(i) is \(String(fast.packed[i], radix: 16)), expected "
+                            + String(expected.packed[i], radix: 16))
                 }
             }
         }

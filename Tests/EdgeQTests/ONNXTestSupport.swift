@@ -152,7 +152,8 @@ struct ReferenceGraphEvaluator {
         }
     }
 
-    /// `ref_b1_conv` (the definition in plain loops) on the unpacked signs.
+    /// `ref_b1_conv` (the definition in plain loops) on the unpacked signs. A bit-packed tensor is held as its
+    /// values −1, 0, +1, whose signs are its bits.
     private func binaryConvolution(_ x: [Float], _ input: [Int], _ output: [Int], _ p: Conv2DParams, _ inputs: [Int])
         -> [Float]
     {
@@ -165,11 +166,35 @@ struct ReferenceGraphEvaluator {
             words, outputChannels: g.outputChannels, taps: p.kernelHeight * p.kernelWidth,
             inputChannels: g.inputChannels)
         var y = [Float](repeating: 0, count: output.reduce(1, *))
-        y.withUnsafeMutableBufferPointer { out in
-            ref_b1_conv(
-                input: .float32(x), inputPixelStride: g.inputChannels, geometry: g, signs: signs,
-                multipliers: constant(inputs[2]), biases: constant(inputs[3]),
-                output: .float32(out.baseAddress!, activation: p.activation), outputPixelStride: g.outputChannels)
+        guard inputs.count == 3 else {
+            y.withUnsafeMutableBufferPointer { out in
+                ref_b1_conv(
+                    input: .float32(x), inputPixelStride: g.inputChannels, geometry: g, signs: signs,
+                    multipliers: constant(inputs[2]), biases: constant(inputs[3]),
+                    output: .float32(out.baseAddress!, activation: p.activation), outputPixelStride: g.outputChannels)
+            }
+            return y
+        }
+        let t = constant(inputs[2]).map { Int32(bitPattern: $0.bitPattern) }  // direction, lower, upper rows
+        let stride = 2 * binaryWordCount(g.outputChannels)
+        var bits = [UInt64](repeating: 0, count: output[1] * output[2] * stride)
+        t.withUnsafeBufferPointer { t in
+            let t = t.baseAddress!, n = g.outputChannels
+            bits.withUnsafeMutableBufferPointer { out in
+                ref_b1_conv(
+                    input: .float32(x), inputPixelStride: g.inputChannels, geometry: g, signs: signs,
+                    multipliers: [0], biases: [0],
+                    output: .packed(out.baseAddress!, thresholds: B1Thresholds(direction: t, lower: t + n, upper: t + 2 * n)),
+                    outputPixelStride: stride)
+            }
+        }
+        bits.withUnsafeBufferPointer { bits in
+            for pixel in 0..<output[1] * output[2] {
+                for o in 0..<g.outputChannels {
+                    y[pixel * g.outputChannels + o] = Float(
+                        ref_b1_packed_value(bits.baseAddress! + pixel * stride, channels: g.outputChannels, o))
+                }
+            }
         }
         return y
     }
@@ -192,7 +217,7 @@ struct ReferenceGraphEvaluator {
             }
         case .plain, .biasPadded16:
             weights = stored
-        case .gemmI8C4, .binaryPacked64:
+        case .gemmI8C4, .binaryPacked64, .binaryBits64:
             preconditionFailure("the plain evaluator runs float32 graphs; binary ones by binaryConvolution")
         }
         let bias = constant(biasTensor)

@@ -42,7 +42,7 @@ public enum EQM {
 /// The bytes a constant of `layout` with logical `shape` and `dtype` must occupy.
 public func storedByteCount(dtype: DType, layout: WeightLayout, shape: [Int]) -> Int? {
     let elements = shape.reduce(1, *)
-    // Packed signs exist only in their one layout.
+    // Packed signs exist only in their one layout; bit-packed activations are never constants.
     guard (dtype == .binary) == (layout == .binaryPacked64) else { return nil }
     switch layout {
     case .plain:
@@ -63,6 +63,8 @@ public func storedByteCount(dtype: DType, layout: WeightLayout, shape: [Int]) ->
         guard shape.count == 4 else { return nil }
         return binaryPacked64ByteCount(
             outputChannels: shape[0], taps: shape[1] * shape[2], inputChannels: shape[3])
+    case .binaryBits64:
+        return nil
     }
 }
 
@@ -302,10 +304,32 @@ public func parseEQM(_ file: UnsafeRawBufferPointer) throws(EdgeQError) -> (Mode
         graph.nodes.append(try readNode(&nr, tensorCount: tensorCount))
     }
 
+    for node in graph.nodes { try checkBinaryThresholds(node, graph, file, weightsOffset: weights.lowerBound) }
+
     var gr = try section(.graph)
     graph.inputs = try readTensorList(&gr, "graph inputs", tensorCount: tensorCount)
     graph.outputs = try readTensorList(&gr, "graph outputs", tensorCount: tensorCount)
     return (graph, weights.lowerBound)
+}
+
+/// The thresholds of a BinaryConv2D with a bit-packed output (its third input, int32 [3, Cout]: direction,
+/// lower, upper; BINARY.md): direction ±1 and lower ≤ upper + 1 in each channel. Their shape and kind are
+/// shape inference's to check; values of another shape are left to it.
+private func checkBinaryThresholds(_ node: Node, _ graph: ModelGraph, _ file: UnsafeRawBufferPointer,
+                                   weightsOffset: Int) throws(EdgeQError) {
+    guard case .binaryConv2d = node.op, node.inputs.count == 3 else { return }
+    let t = graph.tensors[node.inputs[2]]
+    guard let data = t.data, t.dtype == .int32, t.layout == .plain, t.shape.count == 2, t.shape[0] == 3 else { return }
+    let channels = t.shape[1]
+    func value(_ row: Int, _ o: Int) -> Int64 {
+        Int64(file.loadUnaligned(fromByteOffset: weightsOffset + data.offset + (row * channels + o) * 4, as: Int32.self))
+    }
+    for o in 0..<channels where abs(value(0, o)) != 1 || value(1, o) > value(2, o) + 1 {
+        throw EdgeQError(
+            .invalidModel, "node '" + node.name + "': thresholds '" + t.name + "' of channel " + String(o)
+                + " need direction ±1 and lower ≤ upper + 1, found " + String(value(0, o)) + ", "
+                + String(value(1, o)) + ", " + String(value(2, o)))
+    }
 }
 
 private func readTensorList(_ r: inout ByteReader, _ what: String, tensorCount: Int) throws(EdgeQError) -> [Int] {
@@ -345,6 +369,12 @@ private func readTensor(_ r: inout ByteReader, index: Int, weightsLength: Int) t
     var tensor = TensorInfo(name: name, dtype: dtype, shape: shape, layout: layout, quant: quant)
     let hasData = try r.u8("has-data flag")
     guard hasData <= 1 else { throw r.fail(what + ": bad has-data flag") }
+    // Activations are plain, or bit-packed binary (the one layout of binary activations).
+    guard hasData == 1 || (layout == .plain && dtype != .binary) || (layout == .binaryBits64 && dtype == .binary)
+    else {
+        throw r.fail(what + ": an activation is plain (not binary) or binary " + WeightLayout.binaryBits64.name
+                     + ", not " + dtype.name + " " + layout.name)
+    }
     if hasData == 1 {
         let offset = try r.u64("data offset")
         let length = try r.u64("data length")

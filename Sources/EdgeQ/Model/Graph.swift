@@ -6,12 +6,13 @@ public enum DType: UInt8 {
     case int8 = 2
     case int32 = 3
     case uint8 = 4
-    /// Signs packed one bit per value (1 = negative, Larq's convention): binary convolution weights only, in
-    /// the binaryPacked64 layout, which alone defines their size (Kernels/Binary/BINARY.md).
+    /// Signs packed one bit per value (1 = negative, Larq's convention): binary convolution weights in the
+    /// binaryPacked64 layout, and bit-packed activations between binary convolutions in the binaryBits64
+    /// layout; the layout alone defines their size (Kernels/Binary/BINARY.md).
     case binary = 5
 
-    /// Bytes per element; 0 for `binary`, whose bits only the binaryPacked64 layout sizes (storedByteCount).
-    /// Activations are never binary (shape inference rejects them), so arena sizes never see the 0.
+    /// Bytes per element; 0 for `binary`, whose bits only their layout sizes (storedByteCount,
+    /// activationByteCount).
     public var byteSize: Int {
         switch self {
         case .float32, .int32: return 4
@@ -41,6 +42,9 @@ public enum WeightLayout: UInt8 {
     /// binary logical [Cout][KH][KW][Cin] signs, stored as u64 words [ceil(Cout/8)][KH*KW*ceil(Cin/64)][8],
     /// zero padded (BinaryWeightPacking.swift)
     case binaryPacked64 = 5
+    /// binary activations (never constants) of NHWC shape [1][H][W][C]: per pixel ceil(C/64) u64 sign words
+    /// (bit 1 = −1), then ceil(C/64) u64 non-zero words (bit 1 = not 0); channel bits >= C are 0
+    case binaryBits64 = 6
 
     public var name: String {
         switch self {
@@ -50,8 +54,16 @@ public enum WeightLayout: UInt8 {
         case .biasPadded16: return "bias16"
         case .gemmI8C4: return "i8c4"
         case .binaryPacked64: return "b64c8"
+        case .binaryBits64: return "b64nhwc"
         }
     }
+}
+
+/// Bytes of an activation of `dtype` and shape `shape` (NHWC, or [1, C]) as the arena holds it: a bit-packed
+/// one (binary, binaryBits64) takes 16·ceil(C/64) bytes per pixel.
+public func activationByteCount(dtype: DType, shape: [Int]) -> Int {
+    guard dtype == .binary else { return shape.reduce(1, *) * dtype.byteSize }
+    return shape.dropLast().reduce(1, *) * 16 * binaryWordCount(shape.last ?? 1)
 }
 
 /// `real = scale * (q - zeroPoint)`; one entry per tensor, or one per slice along `axis`.

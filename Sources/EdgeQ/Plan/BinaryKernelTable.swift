@@ -1,5 +1,5 @@
-/// The binary rows of the kernel table (BinaryConv2D, Kernels/Binary/BINARY.md), one per input dtype; the
-/// output dtype is the output tensor's. Per-channel constants are laid out once, at load.
+/// The binary rows of the kernel table (BinaryConv2D, Kernels/Binary/BINARY.md), one per input dtype (float32,
+/// int8, bit-packed); the output dtype is the output tensor's. Per-channel constants are laid out once, at load.
 
 extension KernelArguments {
     /// multiplier[o] and bias[o] of a BinaryConv2D (inputs 2 and 3), divided by the output scale for an int8
@@ -15,6 +15,14 @@ extension KernelArguments {
         }
         return (m, b)
     }
+
+    /// direction, lower and upper of a BinaryConv2D with a bit-packed output (input 2, int32 [3, Cout]), one
+    /// after the other, each zero padded to whole 8-channel blocks as the kernel reads them.
+    var binaryThresholds: [Int32] {
+        let channels = outputView.channels
+        let padded = (channels + binaryBlockChannels - 1) / binaryBlockChannels * binaryBlockChannels
+        return (0..<3 * padded).map { i in i % padded < channels ? i32(2)[i / padded * channels + i % padded] : 0 }
+    }
 }
 
 private func binaryConvEntry(_ name: String, input dtype: DType) -> KernelEntry {
@@ -24,20 +32,37 @@ private func binaryConvEntry(_ name: String, input dtype: DType) -> KernelEntry 
         scratchCount: { g in (b1_conv_scratchByteCount(geometry: g!) + 3) / 4 },
         bind: { a in
             let g = a.geometry!
-            let (multipliers, biases) = a.binaryChannelConstants
-            let input: B1Input = dtype == .int8 ? .int8(a.i8(0), zeroPoint: a.inputZeroPoint) : .float32(a.f32(0))
-            let output: B1Output = a.outputDType == .int8
-                ? .int8(a.i8Output, requantization: a.requantization)
-                : .float32(a.f32Output, activation: a.activation)
+            let packedOutput = a.outputDType == .binary
+            let (multipliers, biases) = packedOutput ? ([0], [0]) : a.binaryChannelConstants
+            let thresholds = packedOutput ? a.binaryThresholds : [0]
+            let padded = thresholds.count / 3
+            let input: B1Input
+            switch dtype {
+            case .int8: input = .int8(a.i8(0), zeroPoint: a.inputZeroPoint)
+            case .binary: input = .packed(a.inputs[0].assumingMemoryBound(to: UInt64.self))
+            default: input = .float32(a.f32(0))
+            }
             let weights = a.inputs[1].assumingMemoryBound(to: UInt64.self)
             return KernelWork(items: g.outputHeight) { rows, worker in
                 multipliers.withUnsafeBufferPointer { m in
                     biases.withUnsafeBufferPointer { b in
-                        b1_conv_4x8(
-                            input: input, inputPixelStride: a.inputViews[0].pixelStride, geometry: g,
-                            weights: weights, multipliers: m.baseAddress!, biases: b.baseAddress!, output: output,
-                            outputPixelStride: a.outputView.pixelStride, outputRows: rows,
-                            scratch: UnsafeMutableRawPointer(a.scratch(worker: worker)))
+                        thresholds.withUnsafeBufferPointer { t in
+                            let output: B1Output
+                            switch a.outputDType {
+                            case .int8: output = .int8(a.i8Output, requantization: a.requantization)
+                            case .binary:
+                                let t = t.baseAddress!
+                                output = .packed(
+                                    a.output.assumingMemoryBound(to: UInt64.self),
+                                    thresholds: B1Thresholds(direction: t, lower: t + padded, upper: t + 2 * padded))
+                            default: output = .float32(a.f32Output, activation: a.activation)
+                            }
+                            b1_conv_4x8(
+                                input: input, inputPixelStride: a.inputViews[0].pixelStride, geometry: g,
+                                weights: weights, multipliers: m.baseAddress!, biases: b.baseAddress!, output: output,
+                                outputPixelStride: a.outputView.pixelStride, outputRows: rows,
+                                scratch: UnsafeMutableRawPointer(a.scratch(worker: worker)))
+                        }
                     }
                 }
             }
@@ -47,4 +72,5 @@ private func binaryConvEntry(_ name: String, input dtype: DType) -> KernelEntry 
 public let binaryKernelTable: [KernelEntry] = [
     binaryConvEntry("b1_conv_f32_4x8", input: .float32),
     binaryConvEntry("b1_conv_i8_4x8", input: .int8),
+    binaryConvEntry("b1_conv_b1_4x8", input: .binary),
 ]

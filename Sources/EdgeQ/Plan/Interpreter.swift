@@ -183,7 +183,8 @@ public final class Interpreter {
     /// A copy of output `index` in NHWC order, as real values (int8 tensors dequantized).
     public func output(_ index: Int = 0) -> [Float] { values(of: model.graph.outputs[index]) }
 
-    /// The current values of activation tensor `t` in NHWC order, as real values. Only tensors that are still
+    /// The current values of activation tensor `t` in NHWC order, as real values (−1, 0, +1 for a bit-packed
+    /// one). Only tensors that are still
     /// live (graph inputs and outputs, or the last step's) hold the values of the last inference.
     public func values(of t: Int) -> [Float] {
         let v = memory.views[t]!
@@ -193,6 +194,11 @@ public final class Interpreter {
         for p in 0..<v.pixels {
             for c in 0..<v.channels {
                 let i = p * v.pixelStride + c
+                if tensor.dtype == .binary {
+                    let pixel = UnsafeRawPointer(base + p * v.pixelStride * 8).assumingMemoryBound(to: UInt64.self)
+                    result[p * v.channels + c] = Float(ref_b1_packed_value(pixel, channels: v.channels, c))
+                    continue
+                }
                 result[p * v.channels + c] = tensor.dtype == .int8
                     ? tensor.quant.scales[0] * Float(Int32(base.load(fromByteOffset: i, as: Int8.self)) - tensor.quant.zeroPoints[0])
                     : base.load(fromByteOffset: i * 4, as: Float.self)

@@ -86,7 +86,9 @@ func planMemory(_ graph: ModelGraph, shapes: [[Int]]) -> MemoryPlan {
         var v: TensorView
         switch placement[t] {
         case .owner:
-            v = TensorView(root: t, elementOffset: 0, pixelStride: channels(s), pixels: pixels(s), channels: channels(s))
+            // A bit-packed tensor's pixel stride counts u64 words: its two planes.
+            let stride = graph.tensors[t].dtype == .binary ? 2 * binaryWordCount(channels(s)) : channels(s)
+            v = TensorView(root: t, elementOffset: 0, pixelStride: stride, pixels: pixels(s), channels: channels(s))
         case .inside(let parent, let channelOffset):
             let p = resolve(parent)
             v = TensorView(
@@ -137,7 +139,7 @@ func planMemory(_ graph: ModelGraph, shapes: [[Int]]) -> MemoryPlan {
     var buffers: [Buffer] = []
     for (root, first) in firstUse {
         let s = shapes[root]
-        let bytes = (s.reduce(1, *) * graph.tensors[root].dtype.byteSize + AlignedBuffer.alignment - 1)
+        let bytes = (activationByteCount(dtype: graph.tensors[root].dtype, shape: s) + AlignedBuffer.alignment - 1)
             / AlignedBuffer.alignment
             * AlignedBuffer.alignment
         buffers.append(Buffer(root: root, bytes: bytes, first: first, last: lastUse[root]!))

@@ -38,7 +38,7 @@ public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
         let arity: ClosedRange<Int>
         switch node.op {
         case .conv2d, .fullyConnected: arity = 3...3
-        case .binaryConv2d: arity = 4...4
+        case .binaryConv2d: arity = 3...4  // 3 with a bit-packed output: thresholds instead of multiplier, bias
         case .add, .mul: arity = 2...2
         case .concat: arity = 1...1024
         default: arity = 1...1
@@ -55,7 +55,9 @@ public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
                 throw fail("input '" + graph.tensors[i].name + "' is used before it is computed")
             }
             let isWeight = position > 0 && (node.op.isWeighted)
-            let expected = node.op.inputDType(position, int8: int8)
+            // Bit-packed activations feed binary convolutions only.
+            let packedInput = position == 0 && node.op.isBinaryConv && graph.tensors[i].dtype == .binary
+            let expected = packedInput ? .binary : node.op.inputDType(position, int8: int8)
             guard isWeight || graph.tensors[i].dtype == expected else {
                 throw fail("input '" + graph.tensors[i].name + "' must be " + expected.name)
             }
@@ -115,14 +117,24 @@ public func inferShapes(_ graph: ModelGraph) throws(EdgeQError) -> [[Int]] {
                 }
             }
             try expect(1, .binary, .binaryPacked64, [cout, p.kernelHeight, p.kernelWidth, x[3]], "weights")
-            try expect(2, .float32, .plain, [cout], "multiplier")
-            try expect(3, .float32, .plain, [cout], "bias")
+            let packedOutput = out.dtype == .binary
+            guard node.inputs.count == (packedOutput ? 3 : 4) else {
+                throw fail(packedOutput ? "a bit-packed output takes inputs x, weights, thresholds"
+                                        : "takes inputs x, weights, multiplier, bias")
+            }
+            if packedOutput {
+                try expect(2, .int32, .plain, [3, cout], "thresholds")
+            } else {
+                try expect(2, .float32, .plain, [cout], "multiplier")
+                try expect(3, .float32, .plain, [cout], "bias")
+            }
             let g = ConvGeometry(p, input: x, outputChannels: cout)
             guard g.outputHeight >= 1, g.outputWidth >= 1 else {
                 throw fail("kernel does not fit the " + describe(x) + " input")
             }
-            // The output dtype is the layer's choice: float32, or int8 whose clamp holds the activation.
-            outputDType = out.dtype == .int8 ? .int8 : .float32
+            // The output dtype is the layer's choice: float32, int8 whose clamp holds the activation, or bit-packed
+            // (the activation is in the thresholds).
+            outputDType = out.dtype == .int8 || packedOutput ? out.dtype : .float32
             if outputDType == .int8 && ![.none, .relu, .clip].contains(p.activation.kind) {
                 throw fail("an int8 output takes no activation but ReLU or Clip")
             }
@@ -221,6 +233,11 @@ extension Operator {
         case .dequantize: return .float32
         default: return int8 ? .int8 : .float32
         }
+    }
+
+    var isBinaryConv: Bool {
+        if case .binaryConv2d = self { return true }
+        return false
     }
 
     /// Operators whose inputs after the first are weights (constants in a kernel layout).

@@ -3,7 +3,8 @@
 // convention and the padding rule).
 //
 // A call first packs the input rows its output rows read into `scratch` (the "bit tensor"): per pixel, the sign
-// bits (1 = negative) and the non-zero bits of its channels, 64 to a word, and its count of non-zero channels;
+// bits (1 = negative) and the non-zero bits of its channels, 64 to a word, and its count of non-zero channels
+// (a bit-packed input already has that format: its words are copied);
 // rows and columns in the padding are all-zero pixels (count 0). Then for each output pixel
 //   acc = n − 2·Σ popcount((a ^ w) & nz)
 // where n is the window's count of non-zero, in-image values. When n = K = KH·KW·Cin (no padding tap, no exact
@@ -24,19 +25,63 @@
 // `nonzeroBitCount` does become vpshufb, 8 instead of 9 instructions per word) need ~10 more per accumulator
 // and tile to sum the bytes, more than they save at K <= 18 words.
 // The sums are exact integers, so tiling, the 1..3-pixel remainder and any split of the rows between calls give
-// the same bits.
+// the same bits. A bit-packed output re-binarizes acc by two integer thresholds per channel (BINARY.md,
+// "Bit-packed activations"), written as one byte per 8-channel block and plane.
 
-/// The input of a binary convolution: float32 values, or int8 ones with their zero point (the sign of q − z).
+/// The input of a binary convolution: float32 values, int8 ones with their zero point (the sign of q − z), or
+/// a bit-packed activation (BINARY.md, "Bit-packed activations"), whose pixel stride counts u64 words.
 public enum B1Input {
     case float32(UnsafePointer<Float>)
     case int8(UnsafePointer<Int8>, zeroPoint: Int8)
+    case packed(UnsafePointer<UInt64>)
 }
 
-/// Where a binary convolution writes: float32 with a fused activation, or int8 requantized by the one rule of
-/// QUANTIZATION.md (the multipliers and biases then already divided by the output scale).
+/// Where a binary convolution writes: float32 with a fused activation, int8 requantized by the one rule of
+/// QUANTIZATION.md (the multipliers and biases then already divided by the output scale), or a bit-packed
+/// activation re-binarized by per-channel thresholds on the exact sum (the multipliers and biases unread; the
+/// pixel stride counts u64 words).
 public enum B1Output {
     case float32(UnsafeMutablePointer<Float>, activation: Activation)
     case int8(UnsafeMutablePointer<Int8>, requantization: I8Requantization)
+    case packed(UnsafeMutablePointer<UInt64>, thresholds: B1Thresholds)
+}
+
+/// Per output channel o, how a bit-packed output re-binarizes the exact sum acc (BINARY.md): with
+/// v = direction[o]·acc, the output is −1 where v < lower[o], +1 where v > upper[o], 0 otherwise
+/// (direction ±1, lower ≤ upper + 1). Each array holds the channels zero padded to a multiple of 8.
+public struct B1Thresholds {
+    public let direction: UnsafePointer<Int32>
+    public let lower: UnsafePointer<Int32>
+    public let upper: UnsafePointer<Int32>
+
+    public init(direction: UnsafePointer<Int32>, lower: UnsafePointer<Int32>, upper: UnsafePointer<Int32>) {
+        self.direction = direction
+        self.lower = lower
+        self.upper = upper
+    }
+}
+
+/// The thresholds (`B1Thresholds`, one channel) that reproduce `sign(acc)` exactly for every acc in
+/// −reduction...reduction, where `sign` is the sign (−1, 0, +1) that the consumer of a float32 or int8 output
+/// would take, computed with the very arithmetic of that output (BINARY.md). nil when `sign` is neither
+/// non-decreasing nor non-increasing in acc (a hard-swish, say): no two thresholds express it.
+public func b1_output_thresholds(reduction k: Int, sign: (Int32) -> Int32)
+    -> (direction: Int32, lower: Int32, upper: Int32)?
+{
+    let k = Int32(k)
+    for direction: Int32 in [1, -1] {
+        // v = direction·acc ascending: the signs must not decrease; then the −1s are a prefix, the +1s a suffix.
+        var lower = k + 1, upper = -k - 1, previous: Int32 = -1, monotone = true
+        for v in -k...k {
+            let s = sign(direction * v)
+            if s < previous { monotone = false; break }
+            previous = s
+            if s >= 0 && lower == k + 1 { lower = v }
+            if s <= 0 { upper = v }
+        }
+        if monotone { return (direction, lower, upper) }
+    }
+    return nil
 }
 
 /// Output pixels per register tile.
@@ -84,15 +129,43 @@ public func b1_conv_scratchByteCount(geometry: ConvGeometry) -> Int { B1Bits.byt
 /// NaN compares as neither negative nor zero, so it counts as +1).
 typealias B1Masks = (negative: SIMDMask<SIMD8<Int32>>, nonzero: SIMDMask<SIMD8<Int32>>)
 
-/// An activation the kernel binarizes: float32 values, or int8 ones compared with their zero point.
+/// The input of the kernel, turned into one pixel's bits of the bit tensor.
 protocol B1Source {
+    /// Writes the `words` sign and non-zero words of input pixel `pixel` (channel bits ≥ `channels` 0);
+    /// returns its count of non-zero channels.
+    func pack(pixel: Int, channels: Int, words: Int, signs: UnsafeMutablePointer<UInt64>,
+              nonzero: UnsafeMutablePointer<UInt64>) -> Int32
+}
+
+/// An input already bit-packed in the bit tensor's own per-pixel format: the pack step is a copy and a count.
+struct B1PackedSource: B1Source {
+    let input: UnsafePointer<UInt64>
+    let pixelStride: Int
+
+    @inline(always)
+    func pack(pixel: Int, channels: Int, words: Int, signs: UnsafeMutablePointer<UInt64>,
+              nonzero: UnsafeMutablePointer<UInt64>) -> Int32 {
+        let p = input + pixel * pixelStride
+        var count = 0
+        for j in 0..<words {
+            signs[j] = p[j]
+            nonzero[j] = p[words + j]
+            count += p[words + j].nonzeroBitCount
+        }
+        return Int32(count)
+    }
+}
+
+/// An activation the kernel binarizes 8 values at a time: float32 values, or int8 ones compared with their
+/// zero point.
+protocol B1MaskSource: B1Source {
     /// Channels `channel ..< channel + 8` of input pixel `pixel`.
     func masks(pixel: Int, channel: Int) -> B1Masks
     /// Channels `channel ..< channel + count` (count < 8), lanes beyond false: nothing past them is read.
     func masks(pixel: Int, channel: Int, count: Int) -> B1Masks
 }
 
-struct B1FloatSource: B1Source {
+struct B1FloatSource: B1MaskSource {
     let input: UnsafePointer<Float>
     let pixelStride: Int
 
@@ -109,7 +182,7 @@ struct B1FloatSource: B1Source {
     }
 }
 
-struct B1Int8Source: B1Source {
+struct B1Int8Source: B1MaskSource {
     let input: UnsafePointer<Int8>
     let pixelStride: Int
     let zeroPoint: Int8
@@ -161,6 +234,46 @@ private func b1_bits32(_ m0: B1Masks, _ m1: B1Masks, _ m2: B1Masks, _ m3: B1Mask
     return (or(signs), or(nonzero))
 }
 
+extension B1MaskSource {
+    @inline(always)
+    func pack(pixel: Int, channels cin: Int, words: Int, signs s: UnsafeMutablePointer<UInt64>,
+              nonzero n: UnsafeMutablePointer<UInt64>) -> Int32 {
+        let fullWords = cin / 64
+        var count = 0
+        for j in 0..<fullWords {
+            let c = 64 * j
+            let low = b1_bits32(
+                masks(pixel: pixel, channel: c), masks(pixel: pixel, channel: c + 8),
+                masks(pixel: pixel, channel: c + 16), masks(pixel: pixel, channel: c + 24))
+            let high = b1_bits32(
+                masks(pixel: pixel, channel: c + 32), masks(pixel: pixel, channel: c + 40),
+                masks(pixel: pixel, channel: c + 48), masks(pixel: pixel, channel: c + 56))
+            s[j] = UInt64(low.signs) | UInt64(high.signs) << 32
+            n[j] = UInt64(low.nonzero) | UInt64(high.nonzero) << 32
+            count += n[j].nonzeroBitCount
+        }
+        if fullWords < words {  // the last, partial word: 8 channels at a time, zero beyond cin
+            var signWord: UInt64 = 0, nonzeroWord: UInt64 = 0
+            for half in 0..<2 {
+                let c = 64 * fullWords + 32 * half
+                guard c < cin else { break }
+                func laneMasks(_ i: Int) -> B1Masks {
+                    let first = c + 8 * i
+                    return first + 8 <= cin
+                        ? masks(pixel: pixel, channel: first)
+                        : masks(pixel: pixel, channel: first, count: max(cin - first, 0))
+                }
+                let bits = b1_bits32(laneMasks(0), laneMasks(1), laneMasks(2), laneMasks(3))
+                signWord |= UInt64(bits.signs) << UInt64(32 * half)
+                nonzeroWord |= UInt64(bits.nonzero) << UInt64(32 * half)
+            }
+            (s[fullWords], n[fullWords]) = (signWord, nonzeroWord)
+            count += nonzeroWord.nonzeroBitCount
+        }
+        return Int32(count)
+    }
+}
+
 extension B1Bits {
     /// Packs the input rows that output rows `outputRows` read: buffer row 0 is input row
     /// outputRows.lowerBound·sh − padTop, buffer column 0 input column −padLeft; pixels outside the input
@@ -169,8 +282,6 @@ extension B1Bits {
     func pack<S: B1Source>(_ source: S, _ g: ConvGeometry, outputRows: Range<Int>) {
         let rows = (outputRows.count - 1) * g.strideHeight + (g.kernelHeight - 1) * g.dilationHeight + 1
         let firstRow = outputRows.lowerBound * g.strideHeight - g.padTop
-        let cin = g.inputChannels
-        let fullWords = cin / 64
         for row in 0..<rows {
             let iy = firstRow + row
             for column in 0..<width {
@@ -182,42 +293,8 @@ extension B1Bits {
                     counts[pixel] = 0
                     continue
                 }
-                let inputPixel = iy * g.inputWidth + ix
-                var count = 0
-                for j in 0..<fullWords {
-                    let c = 64 * j
-                    let low = b1_bits32(
-                        source.masks(pixel: inputPixel, channel: c), source.masks(pixel: inputPixel, channel: c + 8),
-                        source.masks(pixel: inputPixel, channel: c + 16),
-                        source.masks(pixel: inputPixel, channel: c + 24))
-                    let high = b1_bits32(
-                        source.masks(pixel: inputPixel, channel: c + 32),
-                        source.masks(pixel: inputPixel, channel: c + 40),
-                        source.masks(pixel: inputPixel, channel: c + 48),
-                        source.masks(pixel: inputPixel, channel: c + 56))
-                    s[j] = UInt64(low.signs) | UInt64(high.signs) << 32
-                    n[j] = UInt64(low.nonzero) | UInt64(high.nonzero) << 32
-                    count += n[j].nonzeroBitCount
-                }
-                if fullWords < words {  // the last, partial word: 8 channels at a time, zero beyond cin
-                    var signWord: UInt64 = 0, nonzeroWord: UInt64 = 0
-                    for half in 0..<2 {
-                        let c = 64 * fullWords + 32 * half
-                        guard c < cin else { break }
-                        func masks(_ i: Int) -> B1Masks {
-                            let first = c + 8 * i
-                            return first + 8 <= cin
-                                ? source.masks(pixel: inputPixel, channel: first)
-                                : source.masks(pixel: inputPixel, channel: first, count: max(cin - first, 0))
-                        }
-                        let bits = b1_bits32(masks(0), masks(1), masks(2), masks(3))
-                        signWord |= UInt64(bits.signs) << UInt64(32 * half)
-                        nonzeroWord |= UInt64(bits.nonzero) << UInt64(32 * half)
-                    }
-                    (s[fullWords], n[fullWords]) = (signWord, nonzeroWord)
-                    count += nonzeroWord.nonzeroBitCount
-                }
-                counts[pixel] = Int32(count)
+                counts[pixel] = source.pack(
+                    pixel: iy * g.inputWidth + ix, channels: g.inputChannels, words: words, signs: s, nonzero: n)
             }
         }
     }
@@ -288,24 +365,33 @@ private func b1_tile(
 
 /// Writes a tile's results: two pixels at a time, output channels in lanes 0..<8 (pixel p) and 8..<16 (pixel q).
 protocol B1Store {
-    /// `acc`: the integer sums of pixels p and q; `multipliers`, `biases`: the block's 8 channels twice.
-    /// Writes `columns` channels from `channel` of pixel p, and of pixel q when `storeSecond`.
-    func store(
-        _ acc: SIMD16<Int32>, multipliers: SIMD16<Float>, biases: SIMD16<Float>, pixel p: Int, _ q: Int,
-        storeSecond: Bool, channel: Int, columns: Int)
+    /// `acc`: the integer sums of pixels p and q. Writes `columns` channels from `channel` (a multiple of 8) of
+    /// pixel p, and of pixel q when `storeSecond`.
+    func store(_ acc: SIMD16<Int32>, pixel p: Int, _ q: Int, storeSecond: Bool, channel: Int, columns: Int)
+}
+
+/// The per-channel multiplier and bias of a float32 or int8 output, 8 channels twice (pixels p and q).
+struct B1Affine {
+    let multipliers: UnsafePointer<Float>
+    let biases: UnsafePointer<Float>
+
+    @inline(always)
+    func apply(_ acc: SIMD16<Int32>, channel: Int) -> SIMD16<Float> {
+        let m = UnsafeRawPointer(multipliers + channel).loadUnaligned(as: SIMD8<Float>.self)
+        let b = UnsafeRawPointer(biases + channel).loadUnaligned(as: SIMD8<Float>.self)
+        return i8_float(acc) * SIMD16(lowHalf: m, highHalf: m) + SIMD16(lowHalf: b, highHalf: b)
+    }
 }
 
 struct B1FloatStore: B1Store {
     let output: UnsafeMutablePointer<Float>
     let pixelStride: Int
+    let affine: B1Affine
     let activation: Activation
 
     @inline(always)
-    func store(
-        _ acc: SIMD16<Int32>, multipliers: SIMD16<Float>, biases: SIMD16<Float>, pixel p: Int, _ q: Int,
-        storeSecond: Bool, channel: Int, columns: Int
-    ) {
-        let y = activation.apply(i8_float(acc) * multipliers + biases)
+    func store(_ acc: SIMD16<Int32>, pixel p: Int, _ q: Int, storeSecond: Bool, channel: Int, columns: Int) {
+        let y = activation.apply(affine.apply(acc, channel: channel))
         y.lowHalf.store(to: output + p * pixelStride + channel, count: columns)
         if storeSecond { y.highHalf.store(to: output + q * pixelStride + channel, count: columns) }
     }
@@ -314,14 +400,12 @@ struct B1FloatStore: B1Store {
 struct B1Int8Store: B1Store {
     let output: UnsafeMutablePointer<Int8>
     let pixelStride: Int
+    let affine: B1Affine
     let round: I8RoundClamp
 
     @inline(always)
-    func store(
-        _ acc: SIMD16<Int32>, multipliers: SIMD16<Float>, biases: SIMD16<Float>, pixel p: Int, _ q: Int,
-        storeSecond: Bool, channel: Int, columns: Int
-    ) {
-        let y = i8_narrow(round.wide(i8_float(acc) * multipliers + biases))
+    func store(_ acc: SIMD16<Int32>, pixel p: Int, _ q: Int, storeSecond: Bool, channel: Int, columns: Int) {
+        let y = i8_narrow(round.wide(affine.apply(acc, channel: channel)))
         let first = output + p * pixelStride + channel, second = output + q * pixelStride + channel
         if columns == binaryBlockChannels {
             UnsafeMutableRawPointer(first).storeBytes(of: y.lowHalf, as: SIMD8<Int8>.self)
@@ -330,6 +414,60 @@ struct B1Int8Store: B1Store {
             for i in 0..<columns { first[i] = y[i] }
             if storeSecond { for i in 0..<columns { second[i] = y[8 + i] } }
         }
+    }
+}
+
+/// A bit-packed output: an 8-channel block of one pixel is one byte of its sign word and one byte of its
+/// non-zero word (channel c at bit c % 8 of byte c / 8, little-endian words), so each block writes two bytes.
+/// The block holding the last channel also zeroes the rest of the pixel's words (channel bits ≥ Cout are 0).
+struct B1PackedStore: B1Store {
+    let output: UnsafeMutablePointer<UInt64>
+    let pixelStride: Int   // u64 words
+    let words: Int         // ceil(Cout/64)
+    let outputChannels: Int
+    let thresholds: B1Thresholds
+
+    @inline(always)
+    func store(_ acc: SIMD16<Int32>, pixel p: Int, _ q: Int, storeSecond: Bool, channel: Int, columns: Int) {
+        @inline(always)
+        func load(_ x: UnsafePointer<Int32>) -> SIMD16<Int32> {
+            let v = UnsafeRawPointer(x + channel).loadUnaligned(as: SIMD8<Int32>.self)
+            return SIMD16(lowHalf: v, highHalf: v)
+        }
+        // Integer lanes, no compare masks (LLVM scalarized much of a compare + select version): v = ±acc by
+        // (acc ^ d) − d with d = direction >> 1 (0 or −1), then −1 where v < lower and where v > upper, by the
+        // sign of a difference (|v|, |lower|, |upper| ≤ K + 1: no overflow).
+        let d = load(thresholds.direction) &>> 1
+        let v = (acc ^ d) &- d
+        let negative = (v &- load(thresholds.lower)) &>> 31
+        let positive = (load(thresholds.upper) &- v) &>> 31
+        // Lane i's bit at bit i of a byte: the lanes of both pixels narrowed to bytes (0 or 0xFF; vpackssdw +
+        // vpacksswb), byte i of each pixel's u64 ANDed with bit i, and its 8 bytes summed into the top one by one
+        // multiply. LLVM scalarized into lane extracts both an OR-by-halving and a `wrappedSum()` of
+        // (lane & bit).
+        @inline(always)
+        func bits(_ m: SIMD16<Int32>) -> (p: UInt8, q: UInt8) {
+            let words = unsafeBitCast(i8_narrow(m), to: SIMD2<UInt64>.self) & 0x8040_2010_0804_0201
+            return (UInt8(truncatingIfNeeded: (words[0] &* 0x0101_0101_0101_0101) >> 56),
+                    UInt8(truncatingIfNeeded: (words[1] &* 0x0101_0101_0101_0101) >> 56))
+        }
+        let signBits = bits(negative), nonzeroBits = bits(negative | positive)
+        let mask = UInt8(truncatingIfNeeded: (1 << columns) - 1)
+        @inline(always)
+        func write(_ pixel: Int, _ signs: UInt8, _ nonzero: UInt8) {
+            let bytes = UnsafeMutableRawPointer(output + pixel * pixelStride)
+            let byte = channel / 8
+            bytes.storeBytes(of: signs & mask, toByteOffset: byte, as: UInt8.self)
+            bytes.storeBytes(of: nonzero & mask, toByteOffset: 8 * words + byte, as: UInt8.self)
+            if channel + binaryBlockChannels >= outputChannels {
+                for b in (byte + 1)..<(8 * words) {
+                    bytes.storeBytes(of: 0, toByteOffset: b, as: UInt8.self)
+                    bytes.storeBytes(of: 0, toByteOffset: 8 * words + b, as: UInt8.self)
+                }
+            }
+        }
+        write(p, signBits.p, nonzeroBits.p)
+        if storeSecond { write(q, signBits.q, nonzeroBits.q) }
     }
 }
 
@@ -355,9 +493,8 @@ private func b1_dots(
 /// tile's first pixel. Not inlined: one call per tile, its loops inside.
 @inline(never)
 private func b1_pixels_4x8<O: B1Store>(
-    _ bits: B1Bits, _ g: ConvGeometry, weights: UnsafePointer<UInt64>, multipliers: UnsafePointer<Float>,
-    biases: UnsafePointer<Float>, _ store: O, offsets o: SIMD4<Int>, n: SIMD4<Int32>, masked: Bool, pixels: Int,
-    first: Int
+    _ bits: B1Bits, _ g: ConvGeometry, weights: UnsafePointer<UInt64>, _ store: O, offsets o: SIMD4<Int>,
+    n: SIMD4<Int32>, masked: Bool, pixels: Int, first: Int
 ) {
     let blockWords = g.kernelHeight * g.kernelWidth * bits.words * binaryBlockChannels
     var channel = 0
@@ -367,16 +504,13 @@ private func b1_pixels_4x8<O: B1Store>(
             ? b1_tile(masked: true, bits, g, w: w, o[0], o[1], o[2], o[3])
             : b1_tile(masked: false, bits, g, w: w, o[0], o[1], o[2], o[3])
         let columns = min(binaryBlockChannels, g.outputChannels - channel)
-        let m = UnsafeRawPointer(multipliers + channel).loadUnaligned(as: SIMD8<Float>.self)
-        let b = UnsafeRawPointer(biases + channel).loadUnaligned(as: SIMD8<Float>.self)
-        let m2 = SIMD16(lowHalf: m, highHalf: m), b2 = SIMD16(lowHalf: b, highHalf: b)
         store.store(
-            b1_dots(t.c00, t.c01, t.c10, t.c11, np: n[0], nq: n[1]), multipliers: m2, biases: b2, pixel: first,
-            first + 1, storeSecond: pixels > 1, channel: channel, columns: columns)
+            b1_dots(t.c00, t.c01, t.c10, t.c11, np: n[0], nq: n[1]), pixel: first, first + 1,
+            storeSecond: pixels > 1, channel: channel, columns: columns)
         if pixels > 2 {
             store.store(
-                b1_dots(t.c20, t.c21, t.c30, t.c31, np: n[2], nq: n[3]), multipliers: m2, biases: b2,
-                pixel: first + 2, first + 3, storeSecond: pixels > 3, channel: channel, columns: columns)
+                b1_dots(t.c20, t.c21, t.c30, t.c31, np: n[2], nq: n[3]), pixel: first + 2, first + 3,
+                storeSecond: pixels > 3, channel: channel, columns: columns)
         }
         channel += binaryBlockChannels
         w += blockWords
@@ -384,8 +518,8 @@ private func b1_pixels_4x8<O: B1Store>(
 }
 
 private func b1_conv<S: B1Source, O: B1Store>(
-    _ source: S, _ g: ConvGeometry, weights: UnsafePointer<UInt64>, multipliers: UnsafePointer<Float>,
-    biases: UnsafePointer<Float>, _ store: O, outputRows: Range<Int>, scratch: UnsafeMutableRawPointer
+    _ source: S, _ g: ConvGeometry, weights: UnsafePointer<UInt64>, _ store: O, outputRows: Range<Int>,
+    scratch: UnsafeMutableRawPointer
 ) {
     guard !outputRows.isEmpty else { return }
     let bits = B1Bits(g, scratch: scratch)
@@ -414,45 +548,66 @@ private func b1_conv<S: B1Source, O: B1Store>(
                 n[i] = bits.windowCounts[x]
             }
             b1_pixels_4x8(
-                bits, g, weights: weights, multipliers: multipliers, biases: biases, store, offsets: offsets, n: n,
-                masked: n != SIMD4(repeating: k), pixels: pixels, first: oy * g.outputWidth + ox)
+                bits, g, weights: weights, store, offsets: offsets, n: n, masked: n != SIMD4(repeating: k),
+                pixels: pixels, first: oy * g.outputWidth + ox)
             ox += b1TilePixels
         }
     }
 }
 
+/// One source, every kind of output.
+private func b1_conv<S: B1Source>(
+    _ source: S, _ g: ConvGeometry, weights: UnsafePointer<UInt64>, multipliers: UnsafePointer<Float>,
+    biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int, outputRows: Range<Int>,
+    scratch: UnsafeMutableRawPointer
+) {
+    let affine = B1Affine(multipliers: multipliers, biases: biases)
+    switch output {
+    case .float32(let y, let activation):
+        b1_conv(
+            source, g, weights: weights,
+            B1FloatStore(output: y, pixelStride: outputPixelStride, affine: affine, activation: activation),
+            outputRows: outputRows, scratch: scratch)
+    case .int8(let y, let requantization):
+        b1_conv(
+            source, g, weights: weights,
+            B1Int8Store(output: y, pixelStride: outputPixelStride, affine: affine, round: I8RoundClamp(requantization)),
+            outputRows: outputRows, scratch: scratch)
+    case .packed(let y, let thresholds):
+        b1_conv(
+            source, g, weights: weights,
+            B1PackedStore(output: y, pixelStride: outputPixelStride, words: binaryWordCount(g.outputChannels),
+                          outputChannels: g.outputChannels, thresholds: thresholds),
+            outputRows: outputRows, scratch: scratch)
+    }
+}
+
 /// Binary convolution (groups 1; any kernel size, stride, padding, dilation) of output rows `outputRows`, so that
-/// callers can split a layer by rows. `input`/`output` point at pixel (0, 0) of their views. `weights`:
-/// binaryPacked64 signs; `multipliers`, `biases`: per output channel, padded with zeros to a multiple of 8
-/// (for an int8 output already divided by its scale). `scratch`: `b1_conv_scratchByteCount(geometry:)` bytes,
+/// callers can split a layer by rows. `input`/`output` point at pixel (0, 0) of their views; pixel strides count
+/// elements, or u64 words for bit-packed tensors. `weights`: binaryPacked64 signs; `multipliers`, `biases`: per
+/// output channel, padded with zeros to a multiple of 8 (for an int8 output already divided by its scale; a
+/// bit-packed output reads its thresholds instead). `scratch`: `b1_conv_scratchByteCount(geometry:)` bytes,
 /// 8-byte aligned, not shared with a concurrent call.
 public func b1_conv_4x8(
     input: B1Input, inputPixelStride: Int, geometry g: ConvGeometry, weights: UnsafePointer<UInt64>,
     multipliers: UnsafePointer<Float>, biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int,
     outputRows: Range<Int>, scratch: UnsafeMutableRawPointer
 ) {
-    switch (input, output) {
-    case (.float32(let x), .float32(let y, let activation)):
+    switch input {
+    case .float32(let x):
         b1_conv(
             B1FloatSource(input: x, pixelStride: inputPixelStride), g, weights: weights, multipliers: multipliers,
-            biases: biases, B1FloatStore(output: y, pixelStride: outputPixelStride, activation: activation),
-            outputRows: outputRows, scratch: scratch)
-    case (.float32(let x), .int8(let y, let requantization)):
-        b1_conv(
-            B1FloatSource(input: x, pixelStride: inputPixelStride), g, weights: weights, multipliers: multipliers,
-            biases: biases, B1Int8Store(output: y, pixelStride: outputPixelStride, round: I8RoundClamp(requantization)),
-            outputRows: outputRows, scratch: scratch)
-    case (.int8(let x, let zeroPoint), .float32(let y, let activation)):
+            biases: biases, output: output, outputPixelStride: outputPixelStride, outputRows: outputRows,
+            scratch: scratch)
+    case .int8(let x, let zeroPoint):
         b1_conv(
             B1Int8Source(input: x, pixelStride: inputPixelStride, zeroPoint: zeroPoint), g, weights: weights,
-            multipliers: multipliers, biases: biases,
-            B1FloatStore(output: y, pixelStride: outputPixelStride, activation: activation),
+            multipliers: multipliers, biases: biases, output: output, outputPixelStride: outputPixelStride,
             outputRows: outputRows, scratch: scratch)
-    case (.int8(let x, let zeroPoint), .int8(let y, let requantization)):
+    case .packed(let x):
         b1_conv(
-            B1Int8Source(input: x, pixelStride: inputPixelStride, zeroPoint: zeroPoint), g, weights: weights,
-            multipliers: multipliers, biases: biases,
-            B1Int8Store(output: y, pixelStride: outputPixelStride, round: I8RoundClamp(requantization)),
-            outputRows: outputRows, scratch: scratch)
+            B1PackedSource(input: x, pixelStride: inputPixelStride), g, weights: weights, multipliers: multipliers,
+            biases: biases, output: output, outputPixelStride: outputPixelStride, outputRows: outputRows,
+            scratch: scratch)
     }
 }
