@@ -222,18 +222,20 @@ final class BinaryModelTests: XCTestCase {
         XCTAssertTrue(y1.contains(0) && y1.contains(1) && y1.contains(-1))
     }
 
+    /// "accepted", or the message of the invalid-model error that loading the model into an interpreter gave.
+    func loadError(_ model: (ModelGraph, [UInt8])) -> String {
+        do {
+            _ = try Interpreter(model: try Model(bytes: serializeEQM(model.0, weights: model.1)))
+            return "accepted"
+        } catch {
+            XCTAssertEqual(error.kind, .invalidModel, error.description)
+            return error.message
+        }
+    }
+
     /// Hostile bit-packed models: thresholds of the wrong shape or with values that mean nothing, a binary
     /// activation in a plain layout: clear errors at load, no crash.
     func testBadThresholdsAndPackedTensorsAreClearErrors() {
-        func loadError(_ model: (ModelGraph, [UInt8])) -> String {
-            do {
-                _ = try Interpreter(model: try Model(bytes: serializeEQM(model.0, weights: model.1)))
-                return "accepted"
-            } catch {
-                XCTAssertEqual(error.kind, .invalidModel, error.description)
-                return error.message
-            }
-        }
         let valid = [Int32](repeating: 1, count: 9) + [Int32](repeating: 0, count: 18)
         XCTAssertEqual(loadError(handMadePackedChain(thresholds: valid)), "accepted")
         let shape = loadError(handMadePackedChain(thresholds: Array(valid.prefix(18)), shape: [2, 9]))
@@ -257,18 +259,9 @@ final class BinaryModelTests: XCTestCase {
     }
 
     func testInconsistentBinaryConvolutionsAreClearErrors() throws {
-        func planError(_ model: (ModelGraph, [UInt8])) -> String {
-            do {
-                _ = try Interpreter(model: try Model(bytes: serializeEQM(model.0, weights: model.1)))
-                return "accepted"
-            } catch {
-                XCTAssertEqual(error.kind, .invalidModel, error.description)
-                return error.message
-            }
-        }
-        XCTAssertTrue(planError(handMadeModel(weightChannels: 64)).contains("weights 'w' must be a binary b64c8"))
-        XCTAssertTrue(planError(handMadeModel(multipliers: 8)).contains("multiplier 'm' must be"))
-        XCTAssertTrue(planError(handMadeModel(output: .int8, activation: .hardSwish)).contains("ReLU or Clip"))
+        XCTAssertTrue(loadError(handMadeModel(weightChannels: 64)).contains("weights 'w' must be a binary b64c8"))
+        XCTAssertTrue(loadError(handMadeModel(multipliers: 8)).contains("multiplier 'm' must be"))
+        XCTAssertTrue(loadError(handMadeModel(output: .int8, activation: .hardSwish)).contains("ReLU or Clip"))
 
         // In the file: packed signs in another layout, a binary conv with groups 2.
         var (graph, weights) = handMadeModel()
