@@ -13,19 +13,26 @@ import CEdgeQDot
 // zero in the window: almost every pixel) `& nz` changes nothing and is skipped: acc = K − 2·Σ popcount(a ^ w).
 // Border pixels and windows holding exact zeros take the masked loop, which is exact with no correction table.
 //
-// Register tile: 4 output pixels (of one output row) x 8 output channels (a binaryPacked64 block), one u64 word
-// per step: the word of each pixel is broadcast to a SIMD4<UInt64>, XORed with the 2 weight vectors and
-// popcounted lane-wise. On AVX2 LLVM lowers `SIMD4<UInt64>.nonzeroBitCount` to the nibble lookup (vpshufb) plus
-// vpsadbw, 9 instructions per 4 words with the XOR and the add; on NEON to cnt + uaddlp. One call per 4 output
-// pixels runs every channel block, choosing the plain or the masked loop once.
-// Measured on this repository's 2-core AMD EPYC (AVX2 code, one thread; `edgeq microbench`): 3x3 28x28x128 ->
-// 128 0.33 ms (int8 1.15, float 1.84); 1x1 56x56x128 -> 128 0.27 ms (int8 0.58, float 0.80). The loop is bound
-// by the lookup popcount (~0.55 cycle per 64-bit word pair); the 1x1 layer's 2 words per output leave the
-// packing and the float epilogue a third of its time. Packing by shifting sign bits (`>> 31`, `<< lane`,
+// Register tile: 4 output pixels (of one output row) x 8 output channels (a binaryPacked64 block), one word per
+// step, the word of each pixel broadcast to a SIMD4<UInt64> against 2 weight vectors of 4 channels. NEON: XOR,
+// then lane-wise `nonzeroBitCount` (cnt + uaddlp), added to 8 accumulators. AVX2 has no vector popcount (the
+// AVX-512 one is not used), and LLVM's lowering of `nonzeroBitCount` costs 9 instructions per 4 words (XOR, the
+// nibble split: and, shift, and; 2 vpshufb lookups, add, vpsadbw, add). The split depends only on the operands,
+// and (a ^ w) & 0x0F = (a & 0x0F) ^ (w & 0x0F), likewise for the high nibbles: so the bit tensor stores each
+// word as its low and high nibbles (`b1_nibbles`, once per input pixel) and each call splits the weights into
+// scratch (`b1_weights`: about a microsecond, under 1% of a layer; the file format and the kernel's arguments
+// stay binaryPacked64). Per word and accumulator that leaves 2 XORs, 2 vpshufb (`edgeq_lookup16`, through
+// CEdgeQDot: LLVM scalarized a Swift lane lookup) and 2 byte adds; the bytes hold the counts of up to 31 words
+// (8 per word at most) and one vpsadbw per accumulator (`edgeq_sum_bytes8`) adds them up at the end of the
+// tile, or every 31 words when the window is longer (`long`). 6 instead of 9 vector instructions per 4 words.
+// Measured on this repository's 2-core AMD EPYC (AVX2 code, one thread; `edgeq microbench`, median ms): 3x3
+// 28x28x128 -> 128 0.26 (was 0.33; int8 1.14, float 1.83); 1x1 56x56x128 -> 128 0.25 (was 0.27; int8 0.57,
+// float 0.80), 0.23 with bit-packed input and output. The 1x1 layer's 2 words per output leave the packing, the
+// tile's setup and the epilogue most of its time. Packing by shifting sign bits (`>> 31`, `<< lane`,
 // `wrappedSum()`) was partly scalarized by LLVM and took 40% of the 1x1 layer; compare + select + OR (below) is
-// vector code. Only prototyped: byte lanes accumulated over words (a SIMD32<UInt8> lane loop of
-// `nonzeroBitCount` does become vpshufb, 8 instead of 9 instructions per word) need ~10 more per accumulator
-// and tile to sum the bytes, more than they save at K <= 18 words.
+// vector code. LLVM keeps 3 of the 8 byte accumulators on the stack in the loop (16 ymm registers: 8
+// accumulators, 4 weight vectors, the table, the broadcasts); their adds read and write memory, no extra
+// vector instruction.
 // The sums are exact integers, so tiling, the 1..3-pixel remainder and any split of the rows between calls give
 // the same bits. A bit-packed output re-binarizes acc by two integer thresholds per channel (BINARY.md,
 // "Bit-packed activations"), written as one byte per 8-channel block and plane.
@@ -101,7 +108,8 @@ let b1FlushWords = Int.max
 #endif
 
 /// The bit tensor of one call in `scratch`: the input rows its output rows read, with the padding, as
-/// `rows` x `width` pixels. Words first (8-byte aligned at the scratch's 64-byte alignment), then counts.
+/// `rows` x `width` pixels. On x86 the split weights first (`b1_weights`), then words (8-byte aligned at the
+/// scratch's 64-byte alignment), then counts.
 struct B1Bits {
     let words: Int             // words per pixel and plane: ceil(Cin/64)
     let units: Int             // u64s per pixel and plane: words·b1WordUnits
