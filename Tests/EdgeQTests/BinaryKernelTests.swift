@@ -139,6 +139,37 @@ final class BinaryKernelTests: XCTestCase {
                          kernelWidth: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), &random)
     }
 
+    /// The AVX2 tile counts in bytes (at most 8 per word) and adds them up every 31 words: every sign differs, so
+    /// each byte gains the most, over windows of 1, 31, 32, 63 and 100 words; an exact zero in the first pixel
+    /// sends the first window to the masked loop.
+    func testLongWindowsOfDifferingSigns() {
+        for (kernel, channels) in [(1, 64), (1, 1984), (1, 2048), (3, 448), (5, 200)] {
+            let g = ConvGeometry(
+                inputHeight: kernel + 1, inputWidth: kernel + 4, inputChannels: channels, outputChannels: 9,
+                kernelHeight: kernel, kernelWidth: kernel)
+            let taps = kernel * kernel, k = taps * channels
+            let weights = packBinaryWeights(
+                signs: [Int8](repeating: 1, count: 9 * taps * channels), outputChannels: 9, taps: taps,
+                inputChannels: channels)
+            var x = [Float](repeating: -1, count: g.inputHeight * g.inputWidth * channels)
+            x[0] = 0
+            let ones = [Float](repeating: 1, count: 16), zeros = [Float](repeating: 0, count: 16)
+            var y = [Float](repeating: .nan, count: g.outputHeight * g.outputWidth * 9)
+            let scratch = UnsafeMutableRawPointer.allocate(
+                byteCount: b1_conv_scratchByteCount(geometry: g), alignment: 64)
+            defer { scratch.deallocate() }
+            y.withUnsafeMutableBufferPointer { out in
+                b1_conv_4x8(
+                    input: .float32(x), inputPixelStride: channels, geometry: g, weights: weights,
+                    multipliers: ones, biases: zeros, output: .float32(out.baseAddress!, activation: .none),
+                    outputPixelStride: 9, outputRows: 0..<g.outputHeight, scratch: scratch)
+            }
+            for (i, v) in y.enumerated() {
+                XCTAssertEqual(v, Float(i < 9 ? 1 - k : -k), "\(kernel)x\(kernel)x\(channels), output \(i)")
+            }
+        }
+    }
+
     // MARK: Bit-packed outputs
 
     /// Thresholds from `b1_output_thresholds` over the float32 (and int8) epilogue make the bit-packed output

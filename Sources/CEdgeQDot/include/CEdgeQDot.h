@@ -66,4 +66,40 @@ static inline __attribute__((always_inline)) edgeq_i8x16x4 edgeq_transpose4(
     return r;
 }
 
+// For the binary convolution's AVX2 tile (Kernels/Binary/B1Conv.swift says why it is reached through C: LLVM
+// makes neither instruction from a Swift lane loop, but a scalarized lookup and a byte-extract tree).
+typedef uint8_t edgeq_u8x32 __attribute__((ext_vector_type(32)));
+typedef uint64_t edgeq_u64x4 __attribute__((ext_vector_type(4)));
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+// r[i] = table[(i & 16) | (index[i] & 15)] for index bytes < 128: vpshufb, a 16-entry lookup in each 128-bit
+// half. The kernel's indices are nibbles.
+static inline __attribute__((always_inline)) edgeq_u8x32 edgeq_lookup16(edgeq_u8x32 table, edgeq_u8x32 index) {
+#if defined(__AVX2__)
+    return (edgeq_u8x32)_mm256_shuffle_epi8((__m256i)table, (__m256i)index);
+#else
+    edgeq_u8x32 r;
+    for (int i = 0; i < 32; i++) r[i] = (index[i] & 128) ? 0 : table[(i & 16) | (index[i] & 15)];
+    return r;
+#endif
+}
+
+// Lane i of the result: the sum of bytes 8i ..< 8i+8 (vpsadbw against zero).
+static inline __attribute__((always_inline)) edgeq_u64x4 edgeq_sum_bytes8(edgeq_u8x32 x) {
+#if defined(__AVX2__)
+    return (edgeq_u64x4)_mm256_sad_epu8((__m256i)x, _mm256_setzero_si256());
+#else
+    edgeq_u64x4 r;
+    for (int i = 0; i < 4; i++) {
+        uint64_t sum = 0;
+        for (int j = 0; j < 8; j++) sum += x[8 * i + j];
+        r[i] = sum;
+    }
+    return r;
+#endif
+}
+
 #endif

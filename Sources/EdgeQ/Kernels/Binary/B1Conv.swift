@@ -1,3 +1,5 @@
+import CEdgeQDot
+
 // Binary (XNOR-Net) convolution: acc = Σ sign(x)·sign(w) over 64 channels at a time as XOR + popcount on
 // bit-packed words, then a per-channel multiplier and bias (BINARY.md beside this file has the maths, the bit
 // convention and the padding rule).
@@ -11,19 +13,26 @@
 // zero in the window: almost every pixel) `& nz` changes nothing and is skipped: acc = K − 2·Σ popcount(a ^ w).
 // Border pixels and windows holding exact zeros take the masked loop, which is exact with no correction table.
 //
-// Register tile: 4 output pixels (of one output row) x 8 output channels (a binaryPacked64 block), one u64 word
-// per step: the word of each pixel is broadcast to a SIMD4<UInt64>, XORed with the 2 weight vectors and
-// popcounted lane-wise. On AVX2 LLVM lowers `SIMD4<UInt64>.nonzeroBitCount` to the nibble lookup (vpshufb) plus
-// vpsadbw, 9 instructions per 4 words with the XOR and the add; on NEON to cnt + uaddlp. One call per 4 output
-// pixels runs every channel block, choosing the plain or the masked loop once.
-// Measured on this repository's 2-core AMD EPYC (AVX2 code, one thread; `edgeq microbench`): 3x3 28x28x128 ->
-// 128 0.33 ms (int8 1.15, float 1.84); 1x1 56x56x128 -> 128 0.27 ms (int8 0.58, float 0.80). The loop is bound
-// by the lookup popcount (~0.55 cycle per 64-bit word pair); the 1x1 layer's 2 words per output leave the
-// packing and the float epilogue a third of its time. Packing by shifting sign bits (`>> 31`, `<< lane`,
+// Register tile: 4 output pixels (of one output row) x 8 output channels (a binaryPacked64 block), one word per
+// step, the word of each pixel broadcast to a SIMD4<UInt64> against 2 weight vectors of 4 channels. NEON: XOR,
+// then lane-wise `nonzeroBitCount` (cnt + uaddlp), added to 8 accumulators. AVX2 has no vector popcount (the
+// AVX-512 one is not used), and LLVM's lowering of `nonzeroBitCount` costs 9 instructions per 4 words (XOR, the
+// nibble split: and, shift, and; 2 vpshufb lookups, add, vpsadbw, add). The split depends only on the operands,
+// and (a ^ w) & 0x0F = (a & 0x0F) ^ (w & 0x0F), likewise for the high nibbles: so the bit tensor stores each
+// word as its low and high nibbles (`b1_nibbles`, once per input pixel) and each call splits the weights into
+// scratch (`b1_weights`: about a microsecond, under 1% of a layer; the file format and the kernel's arguments
+// stay binaryPacked64). Per word and accumulator that leaves 2 XORs, 2 vpshufb (`edgeq_lookup16`, through
+// CEdgeQDot: LLVM scalarized a Swift lane lookup) and 2 byte adds; the bytes hold the counts of up to 31 words
+// (8 per word at most) and one vpsadbw per accumulator (`edgeq_sum_bytes8`) adds them up at the end of the
+// tile, or every 31 words when the window is longer (`long`). 6 instead of 9 vector instructions per 4 words.
+// Measured on this repository's 2-core AMD EPYC (AVX2 code, one thread; `edgeq microbench`, median ms): 3x3
+// 28x28x128 -> 128 0.26 (was 0.33; int8 1.14, float 1.83); 1x1 56x56x128 -> 128 0.25 (was 0.27; int8 0.57,
+// float 0.80), 0.23 with bit-packed input and output. The 1x1 layer's 2 words per output leave the packing, the
+// tile's setup and the epilogue most of its time. Packing by shifting sign bits (`>> 31`, `<< lane`,
 // `wrappedSum()`) was partly scalarized by LLVM and took 40% of the 1x1 layer; compare + select + OR (below) is
-// vector code. Only prototyped: byte lanes accumulated over words (a SIMD32<UInt8> lane loop of
-// `nonzeroBitCount` does become vpshufb, 8 instead of 9 instructions per word) need ~10 more per accumulator
-// and tile to sum the bytes, more than they save at K <= 18 words.
+// vector code. LLVM keeps 3 of the 8 byte accumulators on the stack in the loop (16 ymm registers: 8
+// accumulators, 4 weight vectors, the table, the broadcasts); their adds read and write memory, no extra
+// vector instruction.
 // The sums are exact integers, so tiling, the 1..3-pixel remainder and any split of the rows between calls give
 // the same bits. A bit-packed output re-binarizes acc by two integer thresholds per channel (BINARY.md,
 // "Bit-packed activations"), written as one byte per 8-channel block and plane.
@@ -87,10 +96,23 @@ public func b1_output_thresholds(reduction k: Int, sign: (Int32) -> Int32)
 /// Output pixels per register tile.
 let b1TilePixels = 4
 
+#if arch(x86_64)
+/// u64s per word in the bit tensor and in the kernel's weights: AVX2 keeps each word as its low nibbles and its
+/// high nibbles (`b1_nibbles`), the vpshufb indices, so that the tile's lookup needs no shift and no mask.
+let b1WordUnits = 2
+/// Words the tile's byte counters hold: a byte gains at most 8 per word (4 + 4 from two nibble lookups).
+let b1FlushWords = 31
+#else
+let b1WordUnits = 1
+let b1FlushWords = Int.max
+#endif
+
 /// The bit tensor of one call in `scratch`: the input rows its output rows read, with the padding, as
-/// `rows` x `width` pixels. Words first (8-byte aligned at the scratch's 64-byte alignment), then counts.
+/// `rows` x `width` pixels. On x86 the split weights first (`b1_weights`), then words (8-byte aligned at the
+/// scratch's 64-byte alignment), then counts.
 struct B1Bits {
-    let words: Int             // u64 words per pixel and plane: ceil(Cin/64)
+    let words: Int             // words per pixel and plane: ceil(Cin/64)
+    let units: Int             // u64s per pixel and plane: words·b1WordUnits
     let width: Int             // pixels per row: (Wout − 1)·sw + (KW − 1)·dw + 1
     let signs: UnsafeMutablePointer<UInt64>
     let nonzero: UnsafeMutablePointer<UInt64>
@@ -108,16 +130,18 @@ struct B1Bits {
 
     static func byteCount(_ g: ConvGeometry) -> Int {
         let pixels = maximumRows(g) * width(g)
-        return pixels * binaryWordCount(g.inputChannels) * 16 + pixels * 4 + g.outputWidth * 4
+        return b1_weightUnits(g) * 8 + pixels * binaryWordCount(g.inputChannels) * b1WordUnits * 16 + pixels * 4
+            + g.outputWidth * 4
     }
 
     init(_ g: ConvGeometry, scratch: UnsafeMutableRawPointer) {
         words = binaryWordCount(g.inputChannels)
+        units = words * b1WordUnits
         width = B1Bits.width(g)
         let pixels = B1Bits.maximumRows(g) * width
-        signs = scratch.assumingMemoryBound(to: UInt64.self)
-        nonzero = signs + pixels * words
-        counts = UnsafeMutableRawPointer(nonzero + pixels * words).assumingMemoryBound(to: Int32.self)
+        signs = scratch.assumingMemoryBound(to: UInt64.self) + b1_weightUnits(g)
+        nonzero = signs + pixels * units
+        counts = UnsafeMutableRawPointer(nonzero + pixels * units).assumingMemoryBound(to: Int32.self)
         windowCounts = counts + pixels
     }
 }
@@ -287,18 +311,104 @@ extension B1Bits {
             for column in 0..<width {
                 let ix = column - g.padLeft
                 let pixel = row * width + column
-                let s = signs + pixel * words, n = nonzero + pixel * words
+                let s = signs + pixel * units, n = nonzero + pixel * units
                 guard iy >= 0, iy < g.inputHeight, ix >= 0, ix < g.inputWidth else {
-                    for j in 0..<words { (s[j], n[j]) = (0, 0) }
+                    for j in 0..<units { (s[j], n[j]) = (0, 0) }
                     counts[pixel] = 0
                     continue
                 }
                 counts[pixel] = source.pack(
                     pixel: iy * g.inputWidth + ix, channels: g.inputChannels, words: words, signs: s, nonzero: n)
+                #if arch(x86_64)
+                b1_nibbles(s, words: words)
+                b1_nibbles(n, words: words)
+                #endif
             }
         }
     }
 }
+
+#if arch(x86_64)
+/// u64s of the kernel's weights: the binaryPacked64 words as `b1_nibbles` pairs (`b1_weights`).
+func b1_weightUnits(_ g: ConvGeometry) -> Int {
+    binaryPacked64ByteCount(
+        outputChannels: g.outputChannels, taps: g.kernelHeight * g.kernelWidth,
+        inputChannels: g.inputChannels) / 8 * b1WordUnits
+}
+
+/// Rewrites `words` words in place as (low nibbles, high nibbles) pairs: word j becomes u64s 2j and 2j + 1,
+/// each byte's nibble in its low 4 bits (a vpshufb index).
+@inline(always)
+func b1_nibbles(_ x: UnsafeMutablePointer<UInt64>, words: Int) {
+    for j in (0..<words).reversed() {
+        let v = x[j]
+        (x[2 * j], x[2 * j + 1]) = (v & 0x0F0F_0F0F_0F0F_0F0F, (v >> 4) & 0x0F0F_0F0F_0F0F_0F0F)
+    }
+}
+
+/// The weights as the AVX2 tile reads them: per block and word, the 8 channels' low nibbles, then their high
+/// nibbles.
+func b1_weights(_ weights: UnsafePointer<UInt64>, _ g: ConvGeometry, into w: UnsafeMutablePointer<UInt64>) {
+    for i in 0..<b1_weightUnits(g) / 16 {
+        for c in 0..<binaryBlockChannels {
+            let v = weights[8 * i + c]
+            w[16 * i + c] = v & 0x0F0F_0F0F_0F0F_0F0F
+            w[16 * i + 8 + c] = (v >> 4) & 0x0F0F_0F0F_0F0F_0F0F
+        }
+    }
+}
+
+/// The 4x8 tile's popcount sums: `c[p][h]` holds output channels 4h ..< 4h+4 of pixel p, `b[p][h]` the same
+/// counts in bytes (byte 8i + j of channel 4h + i) since the last `flush`. Per word and accumulator: two XORs of
+/// a broadcast nibble word with the weights' nibbles, two vpshufb lookups, two byte adds; one vpsadbw per
+/// accumulator and flush.
+private struct B1Tile4x8 {
+    var c00 = SIMD4<UInt64>(), c01 = SIMD4<UInt64>(), c10 = SIMD4<UInt64>(), c11 = SIMD4<UInt64>()
+    var c20 = SIMD4<UInt64>(), c21 = SIMD4<UInt64>(), c30 = SIMD4<UInt64>(), c31 = SIMD4<UInt64>()
+    var b00 = SIMD32<UInt8>(), b01 = SIMD32<UInt8>(), b10 = SIMD32<UInt8>(), b11 = SIMD32<UInt8>()
+    var b20 = SIMD32<UInt8>(), b21 = SIMD32<UInt8>(), b30 = SIMD32<UInt8>(), b31 = SIMD32<UInt8>()
+
+    /// One word: `w` the block's 16 weight nibble words, s0...s3 the pixels' sign nibble pairs, n0...n3 their
+    /// non-zero ones (read only when `masked`, a constant at each inlined call).
+    @inline(always)
+    mutating func accumulate(
+        masked: Bool, w: UnsafePointer<UInt64>, _ s0: UnsafePointer<UInt64>, _ s1: UnsafePointer<UInt64>,
+        _ s2: UnsafePointer<UInt64>, _ s3: UnsafePointer<UInt64>, _ n0: UnsafePointer<UInt64>,
+        _ n1: UnsafePointer<UInt64>, _ n2: UnsafePointer<UInt64>, _ n3: UnsafePointer<UInt64>
+    ) {
+        @inline(always)
+        func load(_ i: Int) -> SIMD4<UInt64> { UnsafeRawPointer(w + 4 * i).loadUnaligned(as: SIMD4<UInt64>.self) }
+        let low0 = load(0), low1 = load(1), high0 = load(2), high1 = load(3)
+        // The popcount of each nibble (a literal here: a global constant costs a swift_once call per tile).
+        let counts = SIMD32<UInt8>(
+            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4)
+        @inline(always)
+        func count(_ s: UnsafePointer<UInt64>, _ n: UnsafePointer<UInt64>, _ low: SIMD4<UInt64>,
+                   _ high: SIMD4<UInt64>) -> SIMD32<UInt8> {
+            var l = SIMD4(repeating: s[0]) ^ low, h = SIMD4(repeating: s[1]) ^ high
+            if masked { (l, h) = (l & SIMD4(repeating: n[0]), h & SIMD4(repeating: n[1])) }
+            return edgeq_lookup16(counts, unsafeBitCast(l, to: SIMD32<UInt8>.self))
+                &+ edgeq_lookup16(counts, unsafeBitCast(h, to: SIMD32<UInt8>.self))
+        }
+        b00 &+= count(s0, n0, low0, high0); b01 &+= count(s0, n0, low1, high1)
+        b10 &+= count(s1, n1, low0, high0); b11 &+= count(s1, n1, low1, high1)
+        b20 &+= count(s2, n2, low0, high0); b21 &+= count(s2, n2, low1, high1)
+        b30 &+= count(s3, n3, low0, high0); b31 &+= count(s3, n3, low1, high1)
+    }
+
+    /// Adds the byte counts to the sums and clears them: at most every `b1FlushWords` words.
+    @inline(always)
+    mutating func flush() {
+        c00 &+= edgeq_sum_bytes8(b00); c01 &+= edgeq_sum_bytes8(b01)
+        c10 &+= edgeq_sum_bytes8(b10); c11 &+= edgeq_sum_bytes8(b11)
+        c20 &+= edgeq_sum_bytes8(b20); c21 &+= edgeq_sum_bytes8(b21)
+        c30 &+= edgeq_sum_bytes8(b30); c31 &+= edgeq_sum_bytes8(b31)
+        b00 = SIMD32(); b01 = SIMD32(); b10 = SIMD32(); b11 = SIMD32()
+        b20 = SIMD32(); b21 = SIMD32(); b30 = SIMD32(); b31 = SIMD32()
+    }
+}
+#else
+func b1_weightUnits(_ g: ConvGeometry) -> Int { 0 }
 
 /// The 4x8 tile's popcount sums: `c[p][h]` holds output channels 4h ..< 4h+4 of pixel p.
 private struct B1Tile4x8 {
@@ -309,57 +419,73 @@ private struct B1Tile4x8 {
     /// (read only when `masked`, a constant at each inlined call).
     @inline(always)
     mutating func accumulate(
-        masked: Bool, w: UnsafePointer<UInt64>, _ a0: UInt64, _ a1: UInt64, _ a2: UInt64, _ a3: UInt64,
-        _ m0: UInt64, _ m1: UInt64, _ m2: UInt64, _ m3: UInt64
+        masked: Bool, w: UnsafePointer<UInt64>, _ s0: UnsafePointer<UInt64>, _ s1: UnsafePointer<UInt64>,
+        _ s2: UnsafePointer<UInt64>, _ s3: UnsafePointer<UInt64>, _ n0: UnsafePointer<UInt64>,
+        _ n1: UnsafePointer<UInt64>, _ n2: UnsafePointer<UInt64>, _ n3: UnsafePointer<UInt64>
     ) {
         let w0 = UnsafeRawPointer(w).loadUnaligned(as: SIMD4<UInt64>.self)
         let w1 = UnsafeRawPointer(w + 4).loadUnaligned(as: SIMD4<UInt64>.self)
         @inline(always)
-        func count(_ a: UInt64, _ m: UInt64, _ w: SIMD4<UInt64>) -> SIMD4<UInt64> {
-            let x = SIMD4(repeating: a) ^ w
-            return (masked ? x & SIMD4(repeating: m) : x).nonzeroBitCount
+        func count(_ s: UnsafePointer<UInt64>, _ n: UnsafePointer<UInt64>, _ w: SIMD4<UInt64>) -> SIMD4<UInt64> {
+            let x = SIMD4(repeating: s[0]) ^ w
+            return (masked ? x & SIMD4(repeating: n[0]) : x).nonzeroBitCount
         }
-        c00 &+= count(a0, m0, w0); c01 &+= count(a0, m0, w1)
-        c10 &+= count(a1, m1, w0); c11 &+= count(a1, m1, w1)
-        c20 &+= count(a2, m2, w0); c21 &+= count(a2, m2, w1)
-        c30 &+= count(a3, m3, w0); c31 &+= count(a3, m3, w1)
+        c00 &+= count(s0, n0, w0); c01 &+= count(s0, n0, w1)
+        c10 &+= count(s1, n1, w0); c11 &+= count(s1, n1, w1)
+        c20 &+= count(s2, n2, w0); c21 &+= count(s2, n2, w1)
+        c30 &+= count(s3, n3, w0); c31 &+= count(s3, n3, w1)
     }
+
+    /// The sums are kept in their lanes: nothing to add.
+    @inline(always)
+    mutating func flush() {}
 }
+
+#endif
 
 /// The popcount sums of up to 4 output pixels whose windows start at buffer word offsets o0...o3, over the
 /// KH·KW·words words of one weight block. A kernel row's taps are one run of KW·words consecutive words with
 /// dilation 1 (neighbouring pixels), else KW runs of `words`.
 @inline(always)
 private func b1_tile(
-    masked: Bool, _ bits: B1Bits, _ g: ConvGeometry, w: UnsafePointer<UInt64>,
+    masked: Bool, long: Bool, _ bits: B1Bits, _ g: ConvGeometry, w: UnsafePointer<UInt64>,
     _ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int
 ) -> B1Tile4x8 {
     let runs = g.dilationWidth == 1 ? 1 : g.kernelWidth
     let runLength = g.dilationWidth == 1 ? g.kernelWidth * bits.words : bits.words
-    let runStep = g.dilationWidth * bits.words
-    let rowStep = g.dilationHeight * bits.width * bits.words
+    let runStep = g.dilationWidth * bits.units
+    let rowStep = g.dilationHeight * bits.width * bits.units
     var t = B1Tile4x8()
     var w = w
     var rowOffset = 0
+    var pending = 0  // words since the last flush
     for _ in 0..<g.kernelHeight {
         var offset = rowOffset
         for _ in 0..<runs {
-            let s0 = bits.signs + o0 + offset, s1 = bits.signs + o1 + offset
-            let s2 = bits.signs + o2 + offset, s3 = bits.signs + o3 + offset
-            let n0 = bits.nonzero + o0 + offset, n1 = bits.nonzero + o1 + offset
-            let n2 = bits.nonzero + o2 + offset, n3 = bits.nonzero + o3 + offset
-            for k in 0..<runLength {
-                if masked {
-                    t.accumulate(masked: true, w: w, s0[k], s1[k], s2[k], s3[k], n0[k], n1[k], n2[k], n3[k])
-                } else {
-                    t.accumulate(masked: false, w: w, s0[k], s1[k], s2[k], s3[k], 0, 0, 0, 0)
+            var s0 = bits.signs + o0 + offset, s1 = bits.signs + o1 + offset
+            var s2 = bits.signs + o2 + offset, s3 = bits.signs + o3 + offset
+            var n0 = bits.nonzero + o0 + offset, n1 = bits.nonzero + o1 + offset
+            var n2 = bits.nonzero + o2 + offset, n3 = bits.nonzero + o3 + offset
+            var left = runLength
+            while left > 0 {
+                let count = long ? min(left, b1FlushWords - pending) : left
+                for _ in 0..<count {
+                    t.accumulate(masked: masked, w: w, s0, s1, s2, s3, n0, n1, n2, n3)
+                    w += binaryBlockChannels * b1WordUnits
+                    s0 += b1WordUnits; s1 += b1WordUnits; s2 += b1WordUnits; s3 += b1WordUnits
+                    n0 += b1WordUnits; n1 += b1WordUnits; n2 += b1WordUnits; n3 += b1WordUnits
                 }
-                w += binaryBlockChannels
+                left -= count
+                if long {
+                    pending += count
+                    if pending == b1FlushWords { t.flush(); pending = 0 }
+                }
             }
             offset += runStep
         }
         rowOffset += rowStep
     }
+    t.flush()
     return t
 }
 
@@ -496,13 +622,18 @@ private func b1_pixels_4x8<O: B1Store>(
     _ bits: B1Bits, _ g: ConvGeometry, weights: UnsafePointer<UInt64>, _ store: O, offsets o: SIMD4<Int>,
     n: SIMD4<Int32>, masked: Bool, pixels: Int, first: Int
 ) {
-    let blockWords = g.kernelHeight * g.kernelWidth * bits.words * binaryBlockChannels
+    let blockWords = g.kernelHeight * g.kernelWidth * bits.units * binaryBlockChannels
+    let long = g.kernelHeight * g.kernelWidth * bits.words > b1FlushWords
     var channel = 0
     var w = weights
     while channel < g.outputChannels {
         let t = masked
-            ? b1_tile(masked: true, bits, g, w: w, o[0], o[1], o[2], o[3])
-            : b1_tile(masked: false, bits, g, w: w, o[0], o[1], o[2], o[3])
+            ? long
+                ? b1_tile(masked: true, long: true, bits, g, w: w, o[0], o[1], o[2], o[3])
+                : b1_tile(masked: true, long: false, bits, g, w: w, o[0], o[1], o[2], o[3])
+            : long
+                ? b1_tile(masked: false, long: true, bits, g, w: w, o[0], o[1], o[2], o[3])
+                : b1_tile(masked: false, long: false, bits, g, w: w, o[0], o[1], o[2], o[3])
         let columns = min(binaryBlockChannels, g.outputChannels - channel)
         store.store(
             b1_dots(t.c00, t.c01, t.c10, t.c11, np: n[0], nq: n[1]), pixel: first, first + 1,
@@ -524,8 +655,13 @@ private func b1_conv<S: B1Source, O: B1Store>(
     guard !outputRows.isEmpty else { return }
     let bits = B1Bits(g, scratch: scratch)
     bits.pack(source, g, outputRows: outputRows)
+    #if arch(x86_64)
+    let weightUnits = scratch.assumingMemoryBound(to: UInt64.self)
+    b1_weights(weights, g, into: weightUnits)
+    let weights = UnsafePointer(weightUnits)
+    #endif
     let k = Int32(g.kernelHeight * g.kernelWidth * g.inputChannels)
-    let pixelStep = g.strideWidth * bits.words
+    let pixelStep = g.strideWidth * bits.units
     for oy in outputRows {
         let rowStart = (oy - outputRows.lowerBound) * g.strideHeight * bits.width
         // n of every output pixel of the row: its window's non-zero values.
@@ -544,7 +680,7 @@ private func b1_conv<S: B1Source, O: B1Store>(
             var offsets = SIMD4<Int>(), n = SIMD4<Int32>()
             for i in 0..<4 {
                 let x = ox + min(i, pixels - 1)
-                offsets[i] = rowStart * bits.words + x * pixelStep
+                offsets[i] = rowStart * bits.units + x * pixelStep
                 n[i] = bits.windowCounts[x]
             }
             b1_pixels_4x8(
