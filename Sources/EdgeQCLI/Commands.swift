@@ -497,7 +497,7 @@ func inspectCommand(_ arguments: [String], _ loader: ModelLoader) throws(EdgeQEr
     var kernels: [Int: String] = [:]  // a node's first kernel (a Concat may have several copy steps)
     for step in interpreter.steps where kernels[step.node] == nil { kernels[step.node] = step.kernel }
     Platform.print("model: " + path + (graph.producer.isEmpty ? "" : "  (" + graph.producer + ")"))
-    let nameWidth = columnWidth(graph.nodes.map(\.name), minimum: 8)
+    let nameWidth = columnWidth(graph.nodes.map { $0.name }, minimum: 8)
     Platform.print(padLeft("#", 4) + "  " + padRight("layer", nameWidth) + padRight("op", 18) + padRight("kernel", 30)
         + padRight("output", 18) + padRight("dtype", 7) + padLeft("MMACs", 8) + padLeft("params", 10))
     var totalMacs = 0

@@ -27,7 +27,7 @@ public func padLeft(_ text: String, _ width: Int) -> String {
 /// The width of a name column: its longest entry and two spaces, at least `minimum` (ONNX exporters write node
 /// names such as `/blocks/blocks.6/blocks.6.4/ghost2/primary_conv/primary_conv.0/Conv`).
 public func columnWidth(_ names: [String], minimum: Int) -> Int {
-    max(minimum, (names.map(\.count).max() ?? 0) + 2)
+    max(minimum, (names.map { $0.count }.max() ?? 0) + 2)
 }
 
 /// Left-aligns `text` in `width` columns.
