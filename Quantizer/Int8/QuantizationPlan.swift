@@ -114,7 +114,7 @@ extension ImportGraph {
     /// layers after it up to the first downsampling. They hold few channels whose ranges differ widely (one
     /// per-tensor int8 scale fits them worst), and they carry the image's detail into every later layer: on
     /// MobileNetV2 the int8 activations lose 8 dB of SQNR in each of features.1's two convolutions alone.
-    /// Keeping them float costs few MACs (12 % of MobileNetV2's and GhostNet's) and, measured, no latency:
+    /// Keeping them float costs few MACs (13 % of MobileNetV2's and GhostNet's) and, measured, no latency:
     /// README "What each accuracy option measured".
     func firstStageNodes() -> Set<Int> {
         func area(_ node: Node) -> Int? {

@@ -23,7 +23,7 @@ let quantize = Command(
           --keep-float L      keep layers float32: a node name or a glob (* and ?); repeatable
           --float-first-stage on|off
                               keep float32 the layers at the largest resolution of any convolution output
-                              (the stem and the first block: 12 % of the MACs of MobileNetV2 and GhostNet),
+                              (the stem and the first block: 13 % of the MACs of MobileNetV2 and GhostNet),
                               where one int8 scale per tensor loses most (default off: measured more accurate
                               and no slower, but the float activations need a larger arena, see README)
           --table OUT.tsv     also write the chosen ranges as an editable table (tensor, lo, hi, method)
