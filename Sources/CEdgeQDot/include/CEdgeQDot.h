@@ -102,4 +102,38 @@ static inline __attribute__((always_inline)) edgeq_u64x4 edgeq_sum_bytes8(edgeq_
 #endif
 }
 
+// For the binary convolution's bit-packed output: 4 pixels x 8 lanes of int32 -> 32 bits, byte p of the result
+// holding the sign bits of m_p (bit i = lane i < 0). AVX2: 2 vpackssdw + vpacksswb (saturating: signs kept),
+// vpermd to put each pixel's 8 bytes together, vpmovmskb. LLVM made lane extracts of Swift bit gathering.
+typedef int32_t edgeq_i32x8 __attribute__((ext_vector_type(8)));
+
+static inline __attribute__((always_inline)) uint32_t edgeq_sign_bits32(
+    edgeq_i32x8 m0, edgeq_i32x8 m1, edgeq_i32x8 m2, edgeq_i32x8 m3) {
+#if defined(__AVX2__)
+    __m256i words01 = _mm256_packs_epi32((__m256i)m0, (__m256i)m1);  // m0 0-3, m1 0-3 | m0 4-7, m1 4-7
+    __m256i words23 = _mm256_packs_epi32((__m256i)m2, (__m256i)m3);
+    __m256i bytes = _mm256_packs_epi16(words01, words23);             // dword k: m_k 0-3 | m_k 4-7
+    bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    return (uint32_t)_mm256_movemask_epi8(bytes);
+#elif defined(__aarch64__)
+    // Per pixel: narrow to bytes (0 or -1), keep bit i in lane i, add the lanes.
+    const uint8x8_t bit = { 1, 2, 4, 8, 16, 32, 64, 128 };
+    edgeq_i32x8 m[4] = { m0, m1, m2, m3 };
+    uint32_t r = 0;
+    for (int p = 0; p < 4; p++) {
+        int32x4_t lo = vshrq_n_s32(vld1q_s32((const int32_t *)&m[p]), 31);
+        int32x4_t hi = vshrq_n_s32(vld1q_s32((const int32_t *)&m[p] + 4), 31);
+        uint8x8_t b = vreinterpret_u8_s8(vmovn_s16(vcombine_s16(vmovn_s32(lo), vmovn_s32(hi))));
+        r |= (uint32_t)vaddv_u8(vand_u8(b, bit)) << (8 * p);
+    }
+    return r;
+#else
+    edgeq_i32x8 m[4] = { m0, m1, m2, m3 };
+    uint32_t r = 0;
+    for (int p = 0; p < 4; p++)
+        for (int i = 0; i < 8; i++) r |= (uint32_t)(m[p][i] < 0) << (8 * p + i);
+    return r;
+#endif
+}
+
 #endif

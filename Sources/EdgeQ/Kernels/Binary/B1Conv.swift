@@ -347,19 +347,21 @@ func b1_nibbles(_ x: UnsafeMutablePointer<UInt64>, words: Int) {
 }
 
 /// The weights as the AVX2 tile reads them: per block and word, the 8 channels' low nibbles, then their high
-/// nibbles.
+/// nibbles, each in the order 0, 1, 4, 5, 2, 3, 6, 7 (channel c at slot c with bits 1 and 2 swapped): the tile's
+/// first vector holds channels 0, 1, 4, 5 and its second 2, 3, 6, 7, so that one vshufps of a pixel's two
+/// vpsadbw results gives its 8 sums in channel order (`B1Tile4x8.sums`).
 func b1_weights(_ weights: UnsafePointer<UInt64>, _ g: ConvGeometry, into w: UnsafeMutablePointer<UInt64>) {
     for i in 0..<b1_weightUnits(g) / 16 {
         for c in 0..<binaryBlockChannels {
-            let v = weights[8 * i + c]
-            w[16 * i + c] = v & 0x0F0F_0F0F_0F0F_0F0F
-            w[16 * i + 8 + c] = (v >> 4) & 0x0F0F_0F0F_0F0F_0F0F
+            let v = weights[8 * i + c], slot = c & 1 | (c & 2) << 1 | (c & 4) >> 1
+            w[16 * i + slot] = v & 0x0F0F_0F0F_0F0F_0F0F
+            w[16 * i + 8 + slot] = (v >> 4) & 0x0F0F_0F0F_0F0F_0F0F
         }
     }
 }
 
-/// The 4x8 tile's popcount sums: `c[p][h]` holds output channels 4h ..< 4h+4 of pixel p, `b[p][h]` the same
-/// counts in bytes (byte 8i + j of channel 4h + i) since the last `flush`. Per word and accumulator: two XORs of
+/// The 4x8 tile's popcount sums: `c[p][0]` holds output channels 0, 1, 4, 5 of pixel p, `c[p][1]` channels
+/// 2, 3, 6, 7 (`b1_weights`), `b[p][h]` the same counts in bytes (8 bytes per channel) since the last `flush`. Per word and accumulator: two XORs of
 /// a broadcast nibble word with the weights' nibbles, two vpshufb lookups, two byte adds; one vpsadbw per
 /// accumulator and flush.
 private struct B1Tile4x8 {
@@ -406,6 +408,14 @@ private struct B1Tile4x8 {
         b00 = SIMD32(); b01 = SIMD32(); b10 = SIMD32(); b11 = SIMD32()
         b20 = SIMD32(); b21 = SIMD32(); b30 = SIMD32(); b31 = SIMD32()
     }
+
+    /// A pixel's 8 sums in channel order from its two vectors: lanes 0, 1 of each 128-bit half of `a`, then of
+    /// `b` (one vshufps).
+    @inline(always)
+    static func lanes(_ a: SIMD4<UInt64>, _ b: SIMD4<UInt64>) -> SIMD8<Int32> {
+        let x = unsafeBitCast(a, to: SIMD8<Int32>.self), y = unsafeBitCast(b, to: SIMD8<Int32>.self)
+        return SIMD8(x[0], x[2], y[0], y[2], x[4], x[6], y[4], y[6])
+    }
 }
 #else
 func b1_weightUnits(_ g: ConvGeometry) -> Int { 0 }
@@ -439,9 +449,30 @@ private struct B1Tile4x8 {
     /// The sums are kept in their lanes: nothing to add.
     @inline(always)
     mutating func flush() {}
+
+    /// A pixel's 8 sums in channel order from its two vectors.
+    @inline(always)
+    static func lanes(_ a: SIMD4<UInt64>, _ b: SIMD4<UInt64>) -> SIMD8<Int32> {
+        SIMD8(lowHalf: SIMD4(truncatingIfNeeded: a), highHalf: SIMD4(truncatingIfNeeded: b))
+    }
 }
 
 #endif
+
+/// The exact sums of a tile's 4 pixels, 8 output channels each, in channel order.
+typealias B1Sums = (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>)
+
+extension B1Tile4x8 {
+    /// n − 2·popcount of each pixel, `n` its window's count of non-zero, in-image values.
+    @inline(always)
+    func sums(n: SIMD4<Int32>) -> B1Sums {
+        @inline(always)
+        func dot(_ a: SIMD4<UInt64>, _ b: SIMD4<UInt64>, _ n: Int32) -> SIMD8<Int32> {
+            SIMD8(repeating: n) &- B1Tile4x8.lanes(a, b) &<< 1
+        }
+        return (dot(c00, c01, n[0]), dot(c10, c11, n[1]), dot(c20, c21, n[2]), dot(c30, c31, n[3]))
+    }
+}
 
 /// The popcount sums of up to 4 output pixels whose windows start at buffer word offsets o0...o3, over the
 /// KH·KW·words words of one weight block. A kernel row's taps are one run of KW·words consecutive words with
@@ -489,11 +520,31 @@ private func b1_tile(
     return t
 }
 
-/// Writes a tile's results: two pixels at a time, output channels in lanes 0..<8 (pixel p) and 8..<16 (pixel q).
+/// Writes a tile's results.
 protocol B1Store {
+    /// `acc`: the integer sums of pixels first ..< first + 4. Writes `columns` channels from `channel` (a multiple
+    /// of 8) of the first `pixels` of them.
+    func store(_ acc: B1Sums, first: Int, pixels: Int, channel: Int, columns: Int)
+}
+
+/// A float32 or int8 output, written two pixels at a time: output channels in lanes 0..<8 (pixel p) and 8..<16
+/// (pixel q), the 16 float lanes of two AVX2 registers.
+protocol B1PairStore: B1Store {
     /// `acc`: the integer sums of pixels p and q. Writes `columns` channels from `channel` (a multiple of 8) of
     /// pixel p, and of pixel q when `storeSecond`.
     func store(_ acc: SIMD16<Int32>, pixel p: Int, _ q: Int, storeSecond: Bool, channel: Int, columns: Int)
+}
+
+extension B1PairStore {
+    @inline(always)
+    func store(_ acc: B1Sums, first: Int, pixels: Int, channel: Int, columns: Int) {
+        store(SIMD16(lowHalf: acc.0, highHalf: acc.1), pixel: first, first + 1, storeSecond: pixels > 1,
+              channel: channel, columns: columns)
+        if pixels > 2 {
+            store(SIMD16(lowHalf: acc.2, highHalf: acc.3), pixel: first + 2, first + 3, storeSecond: pixels > 3,
+                  channel: channel, columns: columns)
+        }
+    }
 }
 
 /// The per-channel multiplier and bias of a float32 or int8 output, 8 channels twice (pixels p and q).
@@ -509,7 +560,7 @@ struct B1Affine {
     }
 }
 
-struct B1FloatStore: B1Store {
+struct B1FloatStore: B1PairStore {
     let output: UnsafeMutablePointer<Float>
     let pixelStride: Int
     let affine: B1Affine
@@ -523,7 +574,7 @@ struct B1FloatStore: B1Store {
     }
 }
 
-struct B1Int8Store: B1Store {
+struct B1Int8Store: B1PairStore {
     let output: UnsafeMutablePointer<Int8>
     let pixelStride: Int
     let affine: B1Affine
@@ -554,63 +605,47 @@ struct B1PackedStore: B1Store {
     let thresholds: B1Thresholds
 
     @inline(always)
-    func store(_ acc: SIMD16<Int32>, pixel p: Int, _ q: Int, storeSecond: Bool, channel: Int, columns: Int) {
+    func store(_ acc: B1Sums, first: Int, pixels: Int, channel: Int, columns: Int) {
         @inline(always)
-        func load(_ x: UnsafePointer<Int32>) -> SIMD16<Int32> {
-            let v = UnsafeRawPointer(x + channel).loadUnaligned(as: SIMD8<Int32>.self)
-            return SIMD16(lowHalf: v, highHalf: v)
+        func load(_ x: UnsafePointer<Int32>) -> SIMD8<Int32> {
+            UnsafeRawPointer(x + channel).loadUnaligned(as: SIMD8<Int32>.self)
         }
+        let d = load(thresholds.direction) &>> 1, lower = load(thresholds.lower), upper = load(thresholds.upper)
         // Integer lanes, no compare masks (LLVM scalarized much of a compare + select version): v = ±acc by
-        // (acc ^ d) − d with d = direction >> 1 (0 or −1), then −1 where v < lower and where v > upper, by the
-        // sign of a difference (|v|, |lower|, |upper| ≤ K + 1: no overflow).
-        let d = load(thresholds.direction) &>> 1
-        let v = (acc ^ d) &- d
-        let negative = (v &- load(thresholds.lower)) &>> 31
-        let positive = (load(thresholds.upper) &- v) &>> 31
-        // Lane i's bit at bit i of a byte: the lanes of both pixels narrowed to bytes (0 or 0xFF; vpackssdw +
-        // vpacksswb), byte i of each pixel's u64 ANDed with bit i, and its 8 bytes summed into the top one by one
-        // multiply. LLVM scalarized into lane extracts both an OR-by-halving and a `wrappedSum()` of
-        // (lane & bit).
+        // (acc ^ d) − d with d = direction >> 1 (0 or −1); v < lower and v > upper are the sign bits of
+        // v − lower and upper − v (|v|, |lower|, |upper| ≤ K + 1: no overflow), which `edgeq_sign_bits32`
+        // gathers, the tile's 4 pixels at once, into one byte per pixel.
         @inline(always)
-        func bits(_ m: SIMD16<Int32>) -> (p: UInt8, q: UInt8) {
-            let words = unsafeBitCast(i8_narrow(m), to: SIMD2<UInt64>.self) & 0x8040_2010_0804_0201
-            return (UInt8(truncatingIfNeeded: (words[0] &* 0x0101_0101_0101_0101) >> 56),
-                    UInt8(truncatingIfNeeded: (words[1] &* 0x0101_0101_0101_0101) >> 56))
+        func masks(_ acc: SIMD8<Int32>) -> (negative: SIMD8<Int32>, nonzero: SIMD8<Int32>) {
+            let v = (acc ^ d) &- d
+            let negative = v &- lower
+            return (negative, negative | (upper &- v))
         }
-        let signBits = bits(negative), nonzeroBits = bits(negative | positive)
-        let mask = UInt8(truncatingIfNeeded: (1 << columns) - 1)
+        let m0 = masks(acc.0), m1 = masks(acc.1), m2 = masks(acc.2), m3 = masks(acc.3)
+        let signBits = edgeq_sign_bits32(m0.negative, m1.negative, m2.negative, m3.negative)
+        let nonzeroBits = edgeq_sign_bits32(m0.nonzero, m1.nonzero, m2.nonzero, m3.nonzero)
+        let mask = UInt8(truncatingIfNeeded: (1 << columns) - 1), byte = channel / 8
+        let last = channel + binaryBlockChannels >= outputChannels
         @inline(always)
-        func write(_ pixel: Int, _ signs: UInt8, _ nonzero: UInt8) {
-            let bytes = UnsafeMutableRawPointer(output + pixel * pixelStride)
-            let byte = channel / 8
-            bytes.storeBytes(of: signs & mask, toByteOffset: byte, as: UInt8.self)
-            bytes.storeBytes(of: nonzero & mask, toByteOffset: 8 * words + byte, as: UInt8.self)
-            if channel + binaryBlockChannels >= outputChannels {
+        func write(_ p: Int) {
+            let bytes = UnsafeMutableRawPointer(output + (first &+ p) &* pixelStride)
+            let shift = UInt32(truncatingIfNeeded: 8 &* p)
+            bytes.storeBytes(of: UInt8(truncatingIfNeeded: signBits &>> shift) & mask, toByteOffset: byte, as: UInt8.self)
+            bytes.storeBytes(
+                of: UInt8(truncatingIfNeeded: nonzeroBits &>> shift) & mask, toByteOffset: 8 &* words &+ byte,
+                as: UInt8.self)
+            if last {
                 for b in (byte + 1)..<(8 * words) {
                     bytes.storeBytes(of: 0, toByteOffset: b, as: UInt8.self)
                     bytes.storeBytes(of: 0, toByteOffset: 8 * words + b, as: UInt8.self)
                 }
             }
         }
-        write(p, signBits.p, nonzeroBits.p)
-        if storeSecond { write(q, signBits.q, nonzeroBits.q) }
+        write(0)
+        if pixels > 1 { write(1) }
+        if pixels > 2 { write(2) }
+        if pixels > 3 { write(3) }
     }
-}
-
-/// n − 2·popcount for two pixels: lanes 0..<8 pixel p (sums p0, p1), 8..<16 pixel q.
-@inline(always)
-private func b1_dots(
-    _ p0: SIMD4<UInt64>, _ p1: SIMD4<UInt64>, _ q0: SIMD4<UInt64>, _ q1: SIMD4<UInt64>, np: Int32, nq: Int32
-) -> SIMD16<Int32> {
-    var counts = SIMD16<Int32>()
-    for i in 0..<4 {
-        counts[i] = Int32(truncatingIfNeeded: p0[i])
-        counts[4 + i] = Int32(truncatingIfNeeded: p1[i])
-        counts[8 + i] = Int32(truncatingIfNeeded: q0[i])
-        counts[12 + i] = Int32(truncatingIfNeeded: q1[i])
-    }
-    let n = SIMD16<Int32>(lowHalf: SIMD8(repeating: np), highHalf: SIMD8(repeating: nq))
-    return n &- counts &<< 1
 }
 
 /// Up to 4 output pixels of one row (`pixels`), every output channel: for each 8-channel weight block, the
@@ -634,15 +669,9 @@ private func b1_pixels_4x8<O: B1Store>(
             : long
                 ? b1_tile(masked: false, long: true, bits, g, w: w, o[0], o[1], o[2], o[3])
                 : b1_tile(masked: false, long: false, bits, g, w: w, o[0], o[1], o[2], o[3])
-        let columns = min(binaryBlockChannels, g.outputChannels - channel)
         store.store(
-            b1_dots(t.c00, t.c01, t.c10, t.c11, np: n[0], nq: n[1]), pixel: first, first + 1,
-            storeSecond: pixels > 1, channel: channel, columns: columns)
-        if pixels > 2 {
-            store.store(
-                b1_dots(t.c20, t.c21, t.c30, t.c31, np: n[2], nq: n[3]), pixel: first + 2, first + 3,
-                storeSecond: pixels > 3, channel: channel, columns: columns)
-        }
+            t.sums(n: n), first: first, pixels: pixels, channel: channel,
+            columns: min(binaryBlockChannels, g.outputChannels - channel))
         channel += binaryBlockChannels
         w += blockWords
     }
