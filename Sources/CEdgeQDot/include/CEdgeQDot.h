@@ -136,4 +136,19 @@ static inline __attribute__((always_inline)) uint32_t edgeq_sign_bits32(
 #endif
 }
 
+// For the 2x64 tile's bit-packed output: 32 lanes of int16 (lo: lanes 0-15, hi: 16-31) -> bit i = lane i < 0.
+// AVX2: vpacksswb (saturating: signs kept; lanes 0-7, 16-23 | 8-15, 24-31), vpermq back into order, vpmovmskb.
+typedef int16_t edgeq_i16x16 __attribute__((ext_vector_type(16)));
+
+static inline __attribute__((always_inline)) uint32_t edgeq_sign_bits16x2(edgeq_i16x16 lo, edgeq_i16x16 hi) {
+#if defined(__AVX2__)
+    __m256i bytes = _mm256_packs_epi16((__m256i)lo, (__m256i)hi);
+    return (uint32_t)_mm256_movemask_epi8(_mm256_permute4x64_epi64(bytes, 0xD8));
+#else
+    uint32_t r = 0;
+    for (int i = 0; i < 16; i++) r |= (uint32_t)(lo[i] < 0) << i | (uint32_t)(hi[i] < 0) << (16 + i);
+    return r;
+#endif
+}
+
 #endif

@@ -130,7 +130,7 @@ struct B1Bits {
 
     static func byteCount(_ g: ConvGeometry) -> Int {
         let pixels = maximumRows(g) * width(g)
-        return b1_weightUnits(g) * 8 + pixels * binaryWordCount(g.inputChannels) * b1WordUnits * 16 + pixels * 4
+        return b1_weightBytes(g) + pixels * binaryWordCount(g.inputChannels) * b1WordUnits * 16 + pixels * 4
             + g.outputWidth * 4
     }
 
@@ -139,7 +139,7 @@ struct B1Bits {
         units = words * b1WordUnits
         width = B1Bits.width(g)
         let pixels = B1Bits.maximumRows(g) * width
-        signs = scratch.assumingMemoryBound(to: UInt64.self) + b1_weightUnits(g)
+        signs = scratch.assumingMemoryBound(to: UInt64.self) + b1_weightBytes(g) / 8
         nonzero = signs + pixels * units
         counts = UnsafeMutableRawPointer(nonzero + pixels * units).assumingMemoryBound(to: Int32.self)
         windowCounts = counts + pixels
@@ -303,7 +303,7 @@ extension B1Bits {
     /// outputRows.lowerBound·sh − padTop, buffer column 0 input column −padLeft; pixels outside the input
     /// are zero (signs 0, non-zero bits 0, count 0).
     @inline(always)
-    func pack<S: B1Source>(_ source: S, _ g: ConvGeometry, outputRows: Range<Int>) {
+    func pack<S: B1Source>(_ source: S, _ g: ConvGeometry, outputRows: Range<Int>, lookup: Bool) {
         let rows = (outputRows.count - 1) * g.strideHeight + (g.kernelHeight - 1) * g.dilationHeight + 1
         let firstRow = outputRows.lowerBound * g.strideHeight - g.padTop
         for row in 0..<rows {
@@ -320,8 +320,12 @@ extension B1Bits {
                 counts[pixel] = source.pack(
                     pixel: iy * g.inputWidth + ix, channels: g.inputChannels, words: words, signs: s, nonzero: n)
                 #if arch(x86_64)
-                b1_nibbles(s, words: words)
-                b1_nibbles(n, words: words)
+                if lookup {
+                    b1_lookupIndices(s, n, words: words)
+                } else {
+                    b1_nibbles(s, words: words)
+                    b1_nibbles(n, words: words)
+                }
                 #endif
             }
         }
@@ -358,6 +362,56 @@ func b1_weights(_ weights: UnsafePointer<UInt64>, _ g: ConvGeometry, into w: Uns
             w[16 * i + 8 + slot] = (v >> 4) & 0x0F0F_0F0F_0F0F_0F0F
         }
     }
+}
+
+/// Bytes of `scratch` before the bit tensor: the weights as the tile reads them (`b1_weights`, or
+/// `b1_lookupWeights` and a bit-packed output's int16 thresholds).
+func b1_weightBytes(_ g: ConvGeometry) -> Int {
+    max(b1_weightUnits(g) * 8, (b1LookupSteps(g) + 6) * b1_lookupChannels(g))
+}
+
+/// Output channels of the 2x64 tile's weight rows: Cout rounded up to its 64.
+func b1_lookupChannels(_ g: ConvGeometry) -> Int { (g.outputChannels + 63) / 64 * 64 }
+
+/// Nibble steps of a window in the 2x64 tile: 16 per word and tap.
+func b1LookupSteps(_ g: ConvGeometry) -> Int { g.kernelHeight * g.kernelWidth * binaryWordCount(g.inputChannels) * 16 }
+
+/// Rewrites a pixel's sign words in place as the 2x64 tile's table numbers, from its sign words (a) and non-zero
+/// words (z): word j becomes u64s 2j (byte b: the low nibbles of byte b of a and z, as a | z << 4) and 2j + 1
+/// (the high nibbles): 16 steps per word, low nibbles first.
+@inline(always)
+func b1_lookupIndices(_ s: UnsafeMutablePointer<UInt64>, _ n: UnsafePointer<UInt64>, words: Int) {
+    let low: UInt64 = 0x0F0F_0F0F_0F0F_0F0F
+    for j in (0..<words).reversed() {
+        let a = s[j], z = n[j]
+        (s[2 * j], s[2 * j + 1]) = (a & low | (z & low) << 4, (a >> 4) & low | z & ~low)
+    }
+}
+
+/// The 2x64 tile's weights: for each step of the window (tap, word, then the word's 16 nibbles in
+/// `b1_lookupIndices` order) a row of `b1_lookupChannels` bytes, channel o's weight nibble (the vpshufb index),
+/// channels ≥ Cout 0.
+func b1_lookupWeights(_ weights: UnsafePointer<UInt64>, _ g: ConvGeometry, into w: UnsafeMutablePointer<UInt8>) {
+    let words = g.kernelHeight * g.kernelWidth * binaryWordCount(g.inputChannels)
+    let channels = b1_lookupChannels(g)
+    w.initialize(repeating: 0, count: words * 16 * channels)
+    for o in 0..<g.outputChannels {
+        let block = weights + o / binaryBlockChannels * words * binaryBlockChannels + o % binaryBlockChannels
+        for k in 0..<words {
+            let v = block[k * binaryBlockChannels]
+            for b in 0..<8 {
+                w[(16 * k + b) * channels + o] = UInt8(truncatingIfNeeded: v >> UInt64(8 * b)) & 0x0F
+                w[(16 * k + 8 + b) * channels + o] = UInt8(truncatingIfNeeded: v >> UInt64(8 * b + 4)) & 0x0F
+            }
+        }
+    }
+}
+
+/// The 2x64 tile's lookup tables, 16 bytes each: table a | z << 4 (a, z nibbles) holds popcount((a ^ i) & z)
+/// at entry i.
+let b1LookupTables: [UInt8] = (0..<4096).map { (t: Int) -> UInt8 in
+    let a = (t >> 4) & 15, z = t >> 8, i = t & 15
+    return UInt8(((a ^ i) & z).nonzeroBitCount)
 }
 
 /// The 4x8 tile's popcount sums: `c[p][0]` holds output channels 0, 1, 4, 5 of pixel p, `c[p][1]` channels
@@ -419,6 +473,7 @@ private struct B1Tile4x8 {
 }
 #else
 func b1_weightUnits(_ g: ConvGeometry) -> Int { 0 }
+func b1_weightBytes(_ g: ConvGeometry) -> Int { 0 }
 
 /// The 4x8 tile's popcount sums: `c[p][h]` holds output channels 4h ..< 4h+4 of pixel p.
 private struct B1Tile4x8 {
@@ -525,6 +580,15 @@ protocol B1Store {
     /// `acc`: the integer sums of pixels first ..< first + 4. Writes `columns` channels from `channel` (a multiple
     /// of 8) of the first `pixels` of them.
     func store(_ acc: B1Sums, first: Int, pixels: Int, channel: Int, columns: Int)
+    #if arch(x86_64)
+    /// The 2x64 tile's results: `p`, `q` the popcounts (bytes) of channels `channel ..< channel + 32` (a multiple
+    /// of 32) of pixels first and first + 1, `n` their windows' counts of non-zero values. Writes `columns`
+    /// channels of pixel first, and of pixel first + 1 when `pixels` > 1.
+    func store(counts p: SIMD32<UInt8>, _ q: SIMD32<UInt8>, n: SIMD2<Int32>, first: Int, pixels: Int, channel: Int,
+               columns: Int)
+    /// The store for those calls, given `b1_lookupChannels` · 6 bytes of scratch for per-channel constants.
+    func lookupStore(_ g: ConvGeometry, scratch: UnsafeMutableRawPointer) -> Self
+    #endif
 }
 
 /// A float32 or int8 output, written two pixels at a time: output channels in lanes 0..<8 (pixel p) and 8..<16
@@ -545,6 +609,30 @@ extension B1PairStore {
                   channel: channel, columns: columns)
         }
     }
+
+    #if arch(x86_64)
+    func lookupStore(_ g: ConvGeometry, scratch: UnsafeMutableRawPointer) -> Self { self }
+
+    /// 8 channels of both pixels at a time, widened to int32 (n − 2·popcount).
+    @inline(always)
+    func store(counts p: SIMD32<UInt8>, _ q: SIMD32<UInt8>, n: SIMD2<Int32>, first: Int, pixels: Int, channel: Int,
+               columns: Int) {
+        let np = SIMD8<Int32>(repeating: n[0]), nq = SIMD8<Int32>(repeating: n[1])
+        let pw = unsafeBitCast(p, to: SIMD4<UInt64>.self), qw = unsafeBitCast(q, to: SIMD4<UInt64>.self)
+        @inline(always)
+        func widen(_ x: UInt64) -> SIMD8<Int32> {  // a lane loop: the generic conversion was not inlined
+            let bytes = unsafeBitCast(x, to: SIMD8<UInt8>.self)
+            var r = SIMD8<Int32>()
+            for i in 0..<8 { r[i] = Int32(bytes[i]) }
+            return r
+        }
+        for i in 0..<4 where 8 * i < columns {
+            let acc = SIMD16(lowHalf: np &- widen(pw[i]) &<< 1, highHalf: nq &- widen(qw[i]) &<< 1)
+            store(acc, pixel: first, first + 1, storeSecond: pixels > 1, channel: channel + 8 * i,
+                  columns: min(columns - 8 * i, binaryBlockChannels))
+        }
+    }
+    #endif
 }
 
 /// The per-channel multiplier and bias of a float32 or int8 output, 8 channels twice (pixels p and q).
@@ -603,6 +691,10 @@ struct B1PackedStore: B1Store {
     let words: Int         // ceil(Cout/64)
     let outputChannels: Int
     let thresholds: B1Thresholds
+    #if arch(x86_64)
+    /// For the 2x64 tile (`lookupStore`): per 32 channels, direction >> 1, lower and upper as int16.
+    var thresholds16: UnsafePointer<Int16>? = nil
+    #endif
 
     @inline(always)
     func store(_ acc: B1Sums, first: Int, pixels: Int, channel: Int, columns: Int) {
@@ -646,6 +738,61 @@ struct B1PackedStore: B1Store {
         if pixels > 2 { write(2) }
         if pixels > 3 { write(3) }
     }
+
+    #if arch(x86_64)
+    /// The same rule in int16 lanes (the 2x64 tile runs only for K ≤ 255: |v|, |lower|, |upper| ≤ 256), 32
+    /// channels of a pixel at once: their bits are 4 bytes of its words.
+    func lookupStore(_ g: ConvGeometry, scratch: UnsafeMutableRawPointer) -> Self {
+        let t = scratch.assumingMemoryBound(to: Int16.self), channels = b1_lookupChannels(g)
+        for c in 0..<channels {
+            let inside = c < outputChannels, group = t + c / 32 * 96 + c % 32
+            group[0] = inside ? Int16(truncatingIfNeeded: thresholds.direction[c] >> 1) : 0
+            group[32] = inside ? Int16(truncatingIfNeeded: thresholds.lower[c]) : 0
+            group[64] = inside ? Int16(truncatingIfNeeded: thresholds.upper[c]) : 0
+        }
+        var store = self
+        store.thresholds16 = UnsafePointer(t)
+        return store
+    }
+
+    @inline(always)
+    func store(counts p: SIMD32<UInt8>, _ q: SIMD32<UInt8>, n: SIMD2<Int32>, first: Int, pixels: Int, channel: Int,
+               columns: Int) {
+        let t = thresholds16! + channel * 3
+        @inline(always)
+        func load(_ i: Int) -> SIMD16<Int16> { UnsafeRawPointer(t + 16 * i).loadUnaligned(as: SIMD16<Int16>.self) }
+        let d0 = load(0), d1 = load(1), lower0 = load(2), lower1 = load(3), upper0 = load(4), upper1 = load(5)
+        let mask: UInt32 = columns >= 32 ? ~0 : (1 << UInt32(columns)) - 1, byte = channel / 8
+        let last = channel + 32 >= outputChannels
+        @inline(always)
+        func write(_ counts: SIMD32<UInt8>, _ n: Int32, _ pixel: Int) {
+            let n = SIMD16<Int16>(repeating: Int16(truncatingIfNeeded: n))
+            @inline(always)
+            func masks(_ c: SIMD16<UInt8>, _ d: SIMD16<Int16>, _ lower: SIMD16<Int16>, _ upper: SIMD16<Int16>)
+                -> (negative: SIMD16<Int16>, nonzero: SIMD16<Int16>) {
+                var wide = SIMD16<Int16>()  // a lane loop: the generic conversion was not inlined
+                for i in 0..<16 { wide[i] = Int16(c[i]) }
+                let v = ((n &- wide &<< 1) ^ d) &- d
+                let negative = v &- lower
+                return (negative, negative | (upper &- v))
+            }
+            let m0 = masks(counts.lowHalf, d0, lower0, upper0), m1 = masks(counts.highHalf, d1, lower1, upper1)
+            let signBits = edgeq_sign_bits16x2(m0.negative, m1.negative) & mask
+            let nonzeroBits = edgeq_sign_bits16x2(m0.nonzero, m1.nonzero) & mask
+            let bytes = UnsafeMutableRawPointer(output + pixel &* pixelStride)
+            bytes.storeBytes(of: signBits, toByteOffset: byte, as: UInt32.self)
+            bytes.storeBytes(of: nonzeroBits, toByteOffset: 8 &* words &+ byte, as: UInt32.self)
+            if last {
+                for b in (byte + 4)..<(8 * words) {
+                    bytes.storeBytes(of: 0, toByteOffset: b, as: UInt8.self)
+                    bytes.storeBytes(of: 0, toByteOffset: 8 * words + b, as: UInt8.self)
+                }
+            }
+        }
+        write(p, n[0], first)
+        if pixels > 1 { write(q, n[1], first + 1) }
+    }
+    #endif
 }
 
 /// Up to 4 output pixels of one row (`pixels`), every output channel: for each 8-channel weight block, the
@@ -677,19 +824,103 @@ private func b1_pixels_4x8<O: B1Store>(
     }
 }
 
+#if arch(x86_64)
+/// Up to 2 output pixels of one row (`pixels`), every output channel, 64 at a time, for K ≤ 255: lanes are
+/// output channels. Per step of the window (a nibble of a word of the input: `b1_lookupIndices`) each pixel's
+/// table number a | z << 4 picks a 16-byte table (entry i = popcount((a ^ i) & z), both 128-bit halves), and
+/// one vpshufb looks up 32 channels' weight nibbles in it: 2 vector instructions (vpshufb, byte add) per 32
+/// channels and nibble, where the 4x8 tile needs 3 (the XOR of the operands), and the masked sum (zeros,
+/// padding) costs nothing more. Byte counters hold the sums (≤ K ≤ 255): no vpsadbw, and the epilogue gets
+/// each pixel's channels in lanes, in order. `offsets`: the byte offset of each pixel's window in the bit
+/// tensor; `n`: its count of non-zero in-image values; `first`: the output index of the first pixel.
+@inline(never)
+private func b1_pixels_2x64<O: B1Store>(
+    _ bits: B1Bits, _ g: ConvGeometry, weights: UnsafePointer<UInt8>, tables: UnsafePointer<UInt8>, _ store: O,
+    offsets o: SIMD2<Int>, n: SIMD2<Int32>, pixels: Int, first: Int
+) {
+    let channels = b1_lookupChannels(g)
+    let runs = g.dilationWidth == 1 ? 1 : g.kernelWidth
+    let runSteps = (g.dilationWidth == 1 ? g.kernelWidth : 1) * bits.words * 16
+    let runStep = g.dilationWidth * bits.units * 8, rowStep = g.dilationHeight * bits.width * bits.units * 8
+    let indices = UnsafeRawPointer(bits.signs).assumingMemoryBound(to: UInt8.self)
+    @inline(always)
+    func table(_ i: UInt8) -> SIMD32<UInt8> {
+        let t = UnsafeRawPointer(tables + Int(i) &<< 4).loadUnaligned(as: SIMD16<UInt8>.self)
+        return SIMD32(lowHalf: t, highHalf: t)
+    }
+    @inline(always)
+    func load(_ w: UnsafePointer<UInt8>) -> SIMD32<UInt8> { UnsafeRawPointer(w).loadUnaligned(as: SIMD32<UInt8>.self) }
+    var channel = 0
+    while channel < g.outputChannels {
+        var p0 = SIMD32<UInt8>(), p1 = SIMD32<UInt8>(), q0 = SIMD32<UInt8>(), q1 = SIMD32<UInt8>()
+        var w = weights + channel
+        var rowOffset = 0
+        for _ in 0..<g.kernelHeight {
+            var offset = rowOffset
+            for _ in 0..<runs {
+                var x = indices + o[0] + offset, y = indices + o[1] + offset
+                for _ in 0..<runSteps {
+                    let tp = table(x.pointee), tq = table(y.pointee), w0 = load(w), w1 = load(w + 32)
+                    p0 &+= edgeq_lookup16(tp, w0); p1 &+= edgeq_lookup16(tp, w1)
+                    q0 &+= edgeq_lookup16(tq, w0); q1 &+= edgeq_lookup16(tq, w1)
+                    x += 1; y += 1; w += channels
+                }
+                offset += runStep
+            }
+            rowOffset += rowStep
+        }
+        store.store(counts: p0, q0, n: n, first: first, pixels: pixels, channel: channel,
+                    columns: min(32, g.outputChannels - channel))
+        if channel + 32 < g.outputChannels {
+            store.store(counts: p1, q1, n: n, first: first, pixels: pixels, channel: channel + 32,
+                        columns: min(32, g.outputChannels - channel - 32))
+        }
+        channel += 64
+    }
+}
+#endif
+
 private func b1_conv<S: B1Source, O: B1Store>(
     _ source: S, _ g: ConvGeometry, weights: UnsafePointer<UInt64>, _ store: O, outputRows: Range<Int>,
-    scratch: UnsafeMutableRawPointer
+    scratch: UnsafeMutableRawPointer, lookup: Bool
 ) {
     guard !outputRows.isEmpty else { return }
     let bits = B1Bits(g, scratch: scratch)
-    bits.pack(source, g, outputRows: outputRows)
+    bits.pack(source, g, outputRows: outputRows, lookup: lookup)
     #if arch(x86_64)
+    if lookup {
+        let w = scratch.assumingMemoryBound(to: UInt8.self)
+        b1_lookupWeights(weights, g, into: w)
+        let store = store.lookupStore(g, scratch: scratch + b1LookupSteps(g) * b1_lookupChannels(g))
+        b1LookupTables.withUnsafeBufferPointer { tables in
+            b1_rows(bits, g, outputRows: outputRows, tile: 2) { offsets, n, pixels, first in
+                b1_pixels_2x64(
+                    bits, g, weights: w, tables: tables.baseAddress!, store, offsets: SIMD2(offsets[0], offsets[1]) &* 8,
+                    n: SIMD2(n[0], n[1]), pixels: pixels, first: first)
+            }
+        }
+        return
+    }
     let weightUnits = scratch.assumingMemoryBound(to: UInt64.self)
     b1_weights(weights, g, into: weightUnits)
     let weights = UnsafePointer(weightUnits)
     #endif
     let k = Int32(g.kernelHeight * g.kernelWidth * g.inputChannels)
+    b1_rows(bits, g, outputRows: outputRows, tile: b1TilePixels) { offsets, n, pixels, first in
+        b1_pixels_4x8(
+            bits, g, weights: weights, store, offsets: offsets, n: n, masked: n != SIMD4(repeating: k),
+            pixels: pixels, first: first)
+    }
+}
+
+/// Runs `tile` for every `tilePixels` (≤ 4) output pixels of each output row: their windows' u64 offsets in the
+/// bit tensor, their counts of non-zero in-image values n, how many are real (pixels past the row's end repeat
+/// its last pixel and are not stored) and the output index of the first.
+@inline(always)
+private func b1_rows(
+    _ bits: B1Bits, _ g: ConvGeometry, outputRows: Range<Int>, tile tilePixels: Int,
+    _ tile: (_ offsets: SIMD4<Int>, _ n: SIMD4<Int32>, _ pixels: Int, _ first: Int) -> Void
+) {
     let pixelStep = g.strideWidth * bits.units
     for oy in outputRows {
         let rowStart = (oy - outputRows.lowerBound) * g.strideHeight * bits.width
@@ -704,18 +935,15 @@ private func b1_conv<S: B1Source, O: B1Store>(
         }
         var ox = 0
         while ox < g.outputWidth {
-            // Pixels past the row's end repeat its last pixel and are not stored.
-            let pixels = min(b1TilePixels, g.outputWidth - ox)
+            let pixels = min(tilePixels, g.outputWidth - ox)
             var offsets = SIMD4<Int>(), n = SIMD4<Int32>()
             for i in 0..<4 {
                 let x = ox + min(i, pixels - 1)
                 offsets[i] = rowStart * bits.units + x * pixelStep
                 n[i] = bits.windowCounts[x]
             }
-            b1_pixels_4x8(
-                bits, g, weights: weights, store, offsets: offsets, n: n, masked: n != SIMD4(repeating: k),
-                pixels: pixels, first: oy * g.outputWidth + ox)
-            ox += b1TilePixels
+            tile(offsets, n, pixels, oy * g.outputWidth + ox)
+            ox += tilePixels
         }
     }
 }
@@ -724,7 +952,7 @@ private func b1_conv<S: B1Source, O: B1Store>(
 private func b1_conv<S: B1Source>(
     _ source: S, _ g: ConvGeometry, weights: UnsafePointer<UInt64>, multipliers: UnsafePointer<Float>,
     biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int, outputRows: Range<Int>,
-    scratch: UnsafeMutableRawPointer
+    scratch: UnsafeMutableRawPointer, lookup: Bool
 ) {
     let affine = B1Affine(multipliers: multipliers, biases: biases)
     switch output {
@@ -732,18 +960,18 @@ private func b1_conv<S: B1Source>(
         b1_conv(
             source, g, weights: weights,
             B1FloatStore(output: y, pixelStride: outputPixelStride, affine: affine, activation: activation),
-            outputRows: outputRows, scratch: scratch)
+            outputRows: outputRows, scratch: scratch, lookup: lookup)
     case .int8(let y, let requantization):
         b1_conv(
             source, g, weights: weights,
             B1Int8Store(output: y, pixelStride: outputPixelStride, affine: affine, round: I8RoundClamp(requantization)),
-            outputRows: outputRows, scratch: scratch)
+            outputRows: outputRows, scratch: scratch, lookup: lookup)
     case .packed(let y, let thresholds):
         b1_conv(
             source, g, weights: weights,
             B1PackedStore(output: y, pixelStride: outputPixelStride, words: binaryWordCount(g.outputChannels),
                           outputChannels: g.outputChannels, thresholds: thresholds),
-            outputRows: outputRows, scratch: scratch)
+            outputRows: outputRows, scratch: scratch, lookup: lookup)
     }
 }
 
@@ -758,21 +986,52 @@ public func b1_conv_4x8(
     multipliers: UnsafePointer<Float>, biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int,
     outputRows: Range<Int>, scratch: UnsafeMutableRawPointer
 ) {
+    b1_conv(
+        input: input, inputPixelStride: inputPixelStride, geometry: g, weights: weights, multipliers: multipliers,
+        biases: biases, output: output, outputPixelStride: outputPixelStride, outputRows: outputRows,
+        scratch: scratch, lookup: false)
+}
+
+#if arch(x86_64)
+/// Whether `b1_conv_2x64` computes `g`: K = KH·KW·Cin ≤ 255, the most its byte counters hold.
+public func b1_conv_2x64_fits(_ g: ConvGeometry) -> Bool { g.kernelHeight * g.kernelWidth * g.inputChannels <= 255 }
+
+/// `b1_conv_4x8` with the AVX2 lookup tile of 2 pixels x 64 channels (`b1_pixels_2x64`), for geometries with
+/// `b1_conv_2x64_fits`: the same bits, faster where the window has few words (1x1 layers). Same scratch.
+public func b1_conv_2x64(
+    input: B1Input, inputPixelStride: Int, geometry g: ConvGeometry, weights: UnsafePointer<UInt64>,
+    multipliers: UnsafePointer<Float>, biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int,
+    outputRows: Range<Int>, scratch: UnsafeMutableRawPointer
+) {
+    precondition(b1_conv_2x64_fits(g), "b1_conv_2x64: K > 255")
+    b1_conv(
+        input: input, inputPixelStride: inputPixelStride, geometry: g, weights: weights, multipliers: multipliers,
+        biases: biases, output: output, outputPixelStride: outputPixelStride, outputRows: outputRows,
+        scratch: scratch, lookup: true)
+}
+#endif
+
+/// The kernels' common body: `lookup` selects the 2x64 tile (x86 only).
+private func b1_conv(
+    input: B1Input, inputPixelStride: Int, geometry g: ConvGeometry, weights: UnsafePointer<UInt64>,
+    multipliers: UnsafePointer<Float>, biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int,
+    outputRows: Range<Int>, scratch: UnsafeMutableRawPointer, lookup: Bool
+) {
     switch input {
     case .float32(let x):
         b1_conv(
             B1FloatSource(input: x, pixelStride: inputPixelStride), g, weights: weights, multipliers: multipliers,
             biases: biases, output: output, outputPixelStride: outputPixelStride, outputRows: outputRows,
-            scratch: scratch)
+            scratch: scratch, lookup: lookup)
     case .int8(let x, let zeroPoint):
         b1_conv(
             B1Int8Source(input: x, pixelStride: inputPixelStride, zeroPoint: zeroPoint), g, weights: weights,
             multipliers: multipliers, biases: biases, output: output, outputPixelStride: outputPixelStride,
-            outputRows: outputRows, scratch: scratch)
+            outputRows: outputRows, scratch: scratch, lookup: lookup)
     case .packed(let x):
         b1_conv(
             B1PackedSource(input: x, pixelStride: inputPixelStride), g, weights: weights, multipliers: multipliers,
             biases: biases, output: output, outputPixelStride: outputPixelStride, outputRows: outputRows,
-            scratch: scratch)
+            scratch: scratch, lookup: lookup)
     }
 }
