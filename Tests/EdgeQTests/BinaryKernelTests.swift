@@ -112,6 +112,22 @@ final class BinaryKernelTests: XCTestCase {
         }
     }
 
+    /// Windows of 252...256 values: around the 2x64 tile's limits (K ≤ 253 for its byte rule, K ≤ 255 for it).
+    func testWindowsAroundTheLookupTileLimits() {
+        var random = SplitMix64(seed: 508)
+        for inputChannels in [252, 253, 254, 255, 256] {
+            for _ in 0..<6 {
+                let g = ConvGeometry(
+                    inputHeight: random.int(1...5), inputWidth: random.int(1...7), inputChannels: inputChannels,
+                    outputChannels: random.element(of: Self.outputChannels + [64, 65, 100]), kernelHeight: 1,
+                    kernelWidth: 1, strideHeight: random.int(1...2), strideWidth: random.int(1...2),
+                    padTop: random.int(0...1), padLeft: random.int(0...1), padBottom: random.int(0...1),
+                    padRight: random.int(0...1))
+                checkConvolution(g, &random, zeros: random.element(of: [0, 0, 0.05]))
+            }
+        }
+    }
+
     /// Exact zeros (ONNX Sign(0) = 0) take the masked path: few, many, all, and −0.0.
     func testExactZerosCountAsZero() {
         var random = SplitMix64(seed: 505)
@@ -397,8 +413,13 @@ final class BinaryKernelTests: XCTestCase {
         var direction = [Int32](repeating: 1, count: data.padded), lower = direction, upper = direction
         for o in 0..<g.outputChannels {
             direction[o] = random.int(0...1) == 0 ? 1 : -1
-            lower[o] = Int32(random.int(Int(-k - 1)...Int(k + 1)))
-            upper[o] = Int32(random.int(Int(lower[o] - 1)...Int(k + 1)))
+            // A quarter of them at the ends of their ranges, where the byte rule of the 2x64 tile clamps.
+            func threshold(_ range: ClosedRange<Int>) -> Int32 {
+                guard random.int(0...3) == 0 else { return Int32(random.int(range)) }
+                return Int32(random.int(0...1) == 0 ? range.lowerBound : range.upperBound)
+            }
+            lower[o] = threshold(Int(-k - 1)...Int(k + 1))
+            upper[o] = threshold(Int(lower[o] - 1)...Int(k + 1))
         }
         let scratch = UnsafeMutableRawPointer.allocate(
             byteCount: b1_conv_scratchByteCount(geometry: g), alignment: 64)

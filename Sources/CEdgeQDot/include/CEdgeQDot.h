@@ -151,4 +151,27 @@ static inline __attribute__((always_inline)) uint32_t edgeq_sign_bits16x2(edgeq_
 #endif
 }
 
+// For the 2x64 tile's bit-packed output when a window has no zero and no padding: 32 channels' popcounts c
+// (bytes) -> x = (c ^ s) + o (wrapping bytes, then signed), signs: bit i = x[i] > a[i]; non-zero: also where
+// b[i] > x[i]. Returns signs | non-zero << 32. AVX2: vpxor, vpaddb, 2 vpcmpgtb, vpor, 2 vpmovmskb.
+typedef int8_t edgeq_i8x32 __attribute__((ext_vector_type(32)));
+
+static inline __attribute__((always_inline)) uint64_t edgeq_sign_bits_bytes(
+    edgeq_u8x32 c, edgeq_u8x32 s, edgeq_u8x32 o, edgeq_i8x32 a, edgeq_i8x32 b) {
+#if defined(__AVX2__)
+    __m256i x = _mm256_add_epi8(_mm256_xor_si256((__m256i)c, (__m256i)s), (__m256i)o);
+    __m256i negative = _mm256_cmpgt_epi8(x, (__m256i)a);
+    __m256i nonzero = _mm256_or_si256(negative, _mm256_cmpgt_epi8((__m256i)b, x));
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(negative)
+        | (uint64_t)(uint32_t)_mm256_movemask_epi8(nonzero) << 32;
+#else
+    uint64_t r = 0;
+    for (int i = 0; i < 32; i++) {
+        int8_t x = (int8_t)(uint8_t)((uint8_t)(c[i] ^ s[i]) + o[i]);
+        r |= (uint64_t)(x > a[i]) << i | (uint64_t)(x > a[i] || b[i] > x) << (32 + i);
+    }
+    return r;
+#endif
+}
+
 #endif

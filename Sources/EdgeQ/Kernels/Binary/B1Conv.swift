@@ -159,7 +159,25 @@ protocol B1Source {
     /// returns its count of non-zero channels.
     func pack(pixel: Int, channels: Int, words: Int, signs: UnsafeMutablePointer<UInt64>,
               nonzero: UnsafeMutablePointer<UInt64>) -> Int32
+    #if arch(x86_64)
+    /// The same pixel as the 2x64 tile reads it: its table numbers (`b1_lookupIndices`) in `signs`, `nonzero`
+    /// free for the words in between; returns its count of non-zero channels.
+    func packIndices(pixel: Int, channels: Int, words: Int, signs: UnsafeMutablePointer<UInt64>,
+                     nonzero: UnsafeMutablePointer<UInt64>) -> Int32
+    #endif
 }
+
+#if arch(x86_64)
+extension B1Source {
+    @inline(always)
+    func packIndices(pixel: Int, channels: Int, words: Int, signs: UnsafeMutablePointer<UInt64>,
+                     nonzero: UnsafeMutablePointer<UInt64>) -> Int32 {
+        let count = pack(pixel: pixel, channels: channels, words: words, signs: signs, nonzero: nonzero)
+        b1_lookupIndices(signs, nonzero, words: words)
+        return count
+    }
+}
+#endif
 
 /// An input already bit-packed in the bit tensor's own per-pixel format: the pack step is a copy and a count.
 struct B1PackedSource: B1Source {
@@ -178,6 +196,21 @@ struct B1PackedSource: B1Source {
         }
         return Int32(count)
     }
+
+    #if arch(x86_64)
+    /// Straight from the input's words: no copy in between.
+    @inline(always)
+    func packIndices(pixel: Int, channels: Int, words: Int, signs: UnsafeMutablePointer<UInt64>,
+                     nonzero: UnsafeMutablePointer<UInt64>) -> Int32 {
+        let p = input + pixel &* pixelStride
+        var count = 0
+        for j in 0..<words {
+            (signs[2 &* j], signs[2 &* j &+ 1]) = b1_lookupIndex(p[j], p[words &+ j])
+            count &+= p[words &+ j].nonzeroBitCount
+        }
+        return Int32(truncatingIfNeeded: count)
+    }
+    #endif
 }
 
 /// An activation the kernel binarizes 8 values at a time: float32 values, or int8 ones compared with their
@@ -317,15 +350,18 @@ extension B1Bits {
                     counts[pixel] = 0
                     continue
                 }
+                #if arch(x86_64)
+                if lookup {
+                    counts[pixel] = source.packIndices(
+                        pixel: iy * g.inputWidth + ix, channels: g.inputChannels, words: words, signs: s, nonzero: n)
+                    continue
+                }
+                #endif
                 counts[pixel] = source.pack(
                     pixel: iy * g.inputWidth + ix, channels: g.inputChannels, words: words, signs: s, nonzero: n)
                 #if arch(x86_64)
-                if lookup {
-                    b1_lookupIndices(s, n, words: words)
-                } else {
-                    b1_nibbles(s, words: words)
-                    b1_nibbles(n, words: words)
-                }
+                b1_nibbles(s, words: words)
+                b1_nibbles(n, words: words)
                 #endif
             }
         }
@@ -367,7 +403,7 @@ func b1_weights(_ weights: UnsafePointer<UInt64>, _ g: ConvGeometry, into w: Uns
 /// Bytes of `scratch` before the bit tensor: the weights as the tile reads them (`b1_weights`, or
 /// `b1_lookupWeights` and a bit-packed output's int16 thresholds).
 func b1_weightBytes(_ g: ConvGeometry) -> Int {
-    max(b1_weightUnits(g) * 8, (b1LookupSteps(g) + 6) * b1_lookupChannels(g))
+    max(b1_weightUnits(g) * 8, (b1LookupSteps(g) + 10) * b1_lookupChannels(g))
 }
 
 /// Output channels of the 2x64 tile's weight rows: Cout rounded up to its 64.
@@ -381,11 +417,14 @@ func b1LookupSteps(_ g: ConvGeometry) -> Int { g.kernelHeight * g.kernelWidth * 
 /// (the high nibbles): 16 steps per word, low nibbles first.
 @inline(always)
 func b1_lookupIndices(_ s: UnsafeMutablePointer<UInt64>, _ n: UnsafePointer<UInt64>, words: Int) {
+    for j in (0..<words).reversed() { (s[2 * j], s[2 * j + 1]) = b1_lookupIndex(s[j], n[j]) }
+}
+
+/// One word's 16 table numbers: (low nibbles, high nibbles) of sign word a and non-zero word z.
+@inline(always)
+func b1_lookupIndex(_ a: UInt64, _ z: UInt64) -> (UInt64, UInt64) {
     let low: UInt64 = 0x0F0F_0F0F_0F0F_0F0F
-    for j in (0..<words).reversed() {
-        let a = s[j], z = n[j]
-        (s[2 * j], s[2 * j + 1]) = (a & low | (z & low) << 4, (a >> 4) & low | z & ~low)
-    }
+    return (a & low | (z & low) << 4, (a >> 4) & low | z & ~low)
 }
 
 /// The 2x64 tile's weights: for each step of the window (tap, word, then the word's 16 nibbles in
@@ -586,7 +625,7 @@ protocol B1Store {
     /// channels of pixel first, and of pixel first + 1 when `pixels` > 1.
     func store(counts p: SIMD32<UInt8>, _ q: SIMD32<UInt8>, n: SIMD2<Int32>, first: Int, pixels: Int, channel: Int,
                columns: Int)
-    /// The store for those calls, given `b1_lookupChannels` · 6 bytes of scratch for per-channel constants.
+    /// The store for those calls, given `b1_lookupChannels` · 10 bytes of scratch for per-channel constants.
     func lookupStore(_ g: ConvGeometry, scratch: UnsafeMutableRawPointer) -> Self
     #endif
 }
@@ -694,6 +733,10 @@ struct B1PackedStore: B1Store {
     #if arch(x86_64)
     /// For the 2x64 tile (`lookupStore`): per 32 channels, direction >> 1, lower and upper as int16.
     var thresholds16: UnsafePointer<Int16>? = nil
+    /// And for windows without zeros or padding (n = K ≤ 253; else −1, which no n is): per 32 channels the
+    /// bytes s, o, a, b of `edgeq_sign_bits_bytes`.
+    var thresholds8: UnsafePointer<UInt8>? = nil
+    var reduction: Int32 = -1
     #endif
 
     @inline(always)
@@ -740,8 +783,8 @@ struct B1PackedStore: B1Store {
     }
 
     #if arch(x86_64)
-    /// The same rule in int16 lanes (the 2x64 tile runs only for K ≤ 255: |v|, |lower|, |upper| ≤ 256), 32
-    /// channels of a pixel at once: their bits are 4 bytes of its words.
+    /// The 2x64 tile's per-channel constants, once per call: the thresholds as int16, and the byte rule's s, o,
+    /// a, b (`edgeq_sign_bits_bytes`) for windows without zeros or padding.
     func lookupStore(_ g: ConvGeometry, scratch: UnsafeMutableRawPointer) -> Self {
         let t = scratch.assumingMemoryBound(to: Int16.self), channels = b1_lookupChannels(g)
         for c in 0..<channels {
@@ -750,11 +793,39 @@ struct B1PackedStore: B1Store {
             group[32] = inside ? Int16(truncatingIfNeeded: thresholds.lower[c]) : 0
             group[64] = inside ? Int16(truncatingIfNeeded: thresholds.upper[c]) : 0
         }
+        // The byte rule: with c = popcount and n = K, acc = K − 2c. Direction +1: v = K − 2c < lower ⇔
+        // c > ⌊(K − lower)/2⌋ = f, v > upper ⇔ c < ⌈(K − upper)/2⌉ = h; x = c − 127, a = f − 127, b = h − 127.
+        // Direction −1: v = 2c − K < lower ⇔ c < ⌈(K + lower)/2⌉ = h, v > upper ⇔ c > ⌊(K + upper)/2⌋ = f;
+        // x = 126 − c (s = 0xFF, o = 127), a = 126 − h, b = 126 − f. f clamped to −1...K and h to 0...K + 1
+        // (c is in 0...K: the same answers), all of x, a, b are then in −128...127 for K ≤ 253.
+        let k = g.kernelHeight * g.kernelWidth * g.inputChannels
+        let t8 = UnsafeMutableRawPointer(t + 3 * channels).assumingMemoryBound(to: UInt8.self)
+        for c in 0..<channels {
+            let group = t8 + c / 32 * 128 + c % 32
+            let positive = c >= outputChannels || thresholds.direction[c] > 0
+            let lower = c < outputChannels ? Int(thresholds.lower[c]) : 0
+            let upper = c < outputChannels ? Int(thresholds.upper[c]) : 0
+            @inline(always)
+            func f(_ y: Int) -> Int { min(max(y >> 1, -1), k) }
+            @inline(always)
+            func h(_ y: Int) -> Int { min(max((y + 1) >> 1, 0), k + 1) }
+            let (s, o, a, b) = positive
+                ? (0, 129, f(k - lower) - 127, h(k - upper) - 127)
+                : (255, 127, 126 - h(k + lower), 126 - f(k + upper))
+            group[0] = UInt8(s)
+            group[32] = UInt8(o)
+            group[64] = UInt8(truncatingIfNeeded: a)
+            group[96] = UInt8(truncatingIfNeeded: b)
+        }
         var store = self
         store.thresholds16 = UnsafePointer(t)
+        store.thresholds8 = UnsafePointer(t8)
+        store.reduction = k <= 253 ? Int32(k) : -1
         return store
     }
 
+    /// 32 channels of a pixel at once, their bits 4 bytes of its words: by the byte rule where n = K ≤ 253 (a
+    /// window without zeros or padding), else in int16 lanes (K ≤ 255: |v|, |lower|, |upper| ≤ 256).
     @inline(always)
     func store(counts p: SIMD32<UInt8>, _ q: SIMD32<UInt8>, n: SIMD2<Int32>, first: Int, pixels: Int, channel: Int,
                columns: Int) {
@@ -764,8 +835,9 @@ struct B1PackedStore: B1Store {
         let d0 = load(0), d1 = load(1), lower0 = load(2), lower1 = load(3), upper0 = load(4), upper1 = load(5)
         let mask: UInt32 = columns >= 32 ? ~0 : (1 << UInt32(columns)) - 1, byte = channel / 8
         let last = channel + 32 >= outputChannels
+        /// Windows with zeros or padding: the rule in int16 lanes.
         @inline(always)
-        func write(_ counts: SIMD32<UInt8>, _ n: Int32, _ pixel: Int) {
+        func general(_ counts: SIMD32<UInt8>, _ n: Int32) -> (UInt32, UInt32) {
             let n = SIMD16<Int16>(repeating: Int16(truncatingIfNeeded: n))
             @inline(always)
             func masks(_ c: SIMD16<UInt8>, _ d: SIMD16<Int16>, _ lower: SIMD16<Int16>, _ upper: SIMD16<Int16>)
@@ -777,8 +849,24 @@ struct B1PackedStore: B1Store {
                 return (negative, negative | (upper &- v))
             }
             let m0 = masks(counts.lowHalf, d0, lower0, upper0), m1 = masks(counts.highHalf, d1, lower1, upper1)
-            let signBits = edgeq_sign_bits16x2(m0.negative, m1.negative) & mask
-            let nonzeroBits = edgeq_sign_bits16x2(m0.nonzero, m1.nonzero) & mask
+            return (edgeq_sign_bits16x2(m0.negative, m1.negative) & mask,
+                    edgeq_sign_bits16x2(m0.nonzero, m1.nonzero) & mask)
+        }
+        let t8 = thresholds8! + channel * 4
+        @inline(always)
+        func bytes(_ i: Int) -> SIMD32<UInt8> { UnsafeRawPointer(t8 + 32 * i).loadUnaligned(as: SIMD32<UInt8>.self) }
+        @inline(always)
+        func write(_ counts: SIMD32<UInt8>, _ n: Int32, _ pixel: Int) {
+            let signBits: UInt32, nonzeroBits: UInt32
+            if n == reduction {  // most pixels: the byte rule, 7 instructions for 32 channels
+                let bits = edgeq_sign_bits_bytes(
+                    counts, bytes(0), bytes(1), unsafeBitCast(bytes(2), to: SIMD32<Int8>.self),
+                    unsafeBitCast(bytes(3), to: SIMD32<Int8>.self))
+                signBits = UInt32(truncatingIfNeeded: bits) & mask
+                nonzeroBits = UInt32(truncatingIfNeeded: bits >> 32) & mask
+            } else {
+                (signBits, nonzeroBits) = general(counts, n)
+            }
             let bytes = UnsafeMutableRawPointer(output + pixel &* pixelStride)
             bytes.storeBytes(of: signBits, toByteOffset: byte, as: UInt32.self)
             bytes.storeBytes(of: nonzeroBits, toByteOffset: 8 &* words &+ byte, as: UInt32.self)
