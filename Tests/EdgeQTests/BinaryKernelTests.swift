@@ -336,7 +336,8 @@ final class BinaryKernelTests: XCTestCase {
         /// `output` into buffers prefilled with junk, in calls over rows cuts[i]..<cuts[i+1]; returns the buffers
         /// and the output pixel stride (random unless given).
         func run(
-            _ output: Kind, _ g: ConvGeometry, input: Kind = .float32, reference: Bool = false, kernel: Kernel = .tile4x8,
+            _ output: Kind, _ g: ConvGeometry, input: Kind = .float32, reference: Bool = false,
+            kernel: Kernel = .tile4x8,
             thresholds: ([Int32], [Int32], [Int32]), activation: Activation, requantization: I8Requantization,
             outputStride: Int?, rows cuts: [Int], scratch: UnsafeMutableRawPointer? = nil
         ) -> (Outputs, Int) {

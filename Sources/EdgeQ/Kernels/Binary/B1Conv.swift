@@ -6,7 +6,8 @@ import CEdgeQDot
 //
 // A call first packs the input rows its output rows read into `scratch` (the "bit tensor"): per pixel, the sign
 // bits (1 = negative) and the non-zero bits of its channels, 64 to a word, and its count of non-zero channels
-// (a bit-packed input already has that format: its words are copied);
+// (a bit-packed input already has that format: its words are copied, or turned into the 2x64 tile's table
+// numbers);
 // rows and columns in the padding are all-zero pixels (count 0). Then for each output pixel
 //   acc = n − 2·Σ popcount((a ^ w) & nz)
 // where n is the window's count of non-zero, in-image values. When n = K = KH·KW·Cin (no padding tap, no exact
@@ -26,9 +27,10 @@ import CEdgeQDot
 // (8 per word at most) and one vpsadbw per accumulator (`edgeq_sum_bytes8`) adds them up at the end of the
 // tile, or every 31 words when the window is longer (`long`). 6 instead of 9 vector instructions per 4 words.
 // Measured on this repository's 2-core AMD EPYC (AVX2 code, one thread; `edgeq microbench`, median ms): 3x3
-// 28x28x128 -> 128 0.26 (was 0.33; int8 1.14, float 1.83); 1x1 56x56x128 -> 128 0.25 (was 0.27; int8 0.57,
-// float 0.80), 0.23 with bit-packed input and output. The 1x1 layer's 2 words per output leave the packing, the
-// tile's setup and the epilogue most of its time. Packing by shifting sign bits (`>> 31`, `<< lane`,
+// 28x28x128 -> 128 0.26, 0.255 with bit-packed input and output (was 0.33; int8 1.14, float 1.82). The tile's
+// weights are in the channel order 0, 1, 4, 5, 2, 3, 6, 7 (`b1_weights`) so that one vshufps orders a pixel's
+// sums, and a bit-packed output gathers the sign bits of the tile's 4 pixels with one vpmovmskb
+// (`edgeq_sign_bits32`). Packing by shifting sign bits (`>> 31`, `<< lane`,
 // `wrappedSum()`) was partly scalarized by LLVM and took 40% of the 1x1 layer; compare + select + OR (below) is
 // vector code. LLVM keeps 3 of the 8 byte accumulators on the stack in the loop (16 ymm registers: 8
 // accumulators, 4 weight vectors, the table, the broadcasts); their adds read and write memory, no extra
@@ -36,6 +38,17 @@ import CEdgeQDot
 // The sums are exact integers, so tiling, the 1..3-pixel remainder and any split of the rows between calls give
 // the same bits. A bit-packed output re-binarizes acc by two integer thresholds per channel (BINARY.md,
 // "Bit-packed activations"), written as one byte per 8-channel block and plane.
+//
+// Small windows on AVX2 (`b1_conv_2x64`, K = KH·KW·Cin ≤ 255: 1x1 layers): 2 words per output left the 4x8
+// tile's setup, vpsadbw reductions and epilogue most of the 1x1 layer's time (0.226 ms with bit-packed input and
+// output: about 0.09 in the popcount loop, 0.02 packing, the rest after it). Its tile of 2 pixels x 64 output
+// channels has channels in its byte lanes: popcount((a ^ w) & z) of an input nibble a (signs) and z (non-zero
+// bits) is a 16-entry table in w, so each pixel's nibble picks one of 256 tables (`b1LookupTables`) and one
+// vpshufb of 32 channels' weight nibbles (`b1_lookupWeights`) gives 32 counts: 2 vector instructions per 32
+// channel-nibbles instead of 3, zeros and padding for free, byte counters that need no reduction (≤ K ≤ 255),
+// and each pixel's channels in lane order for the epilogue (`B1Store.store(counts:...)`; a bit-packed output's
+// byte rule is 7 instructions for 32 channels, `B1PackedStore.lookupStore`). 1x1 56x56x128 -> 128 with
+// bit-packed input and output: 0.118 ms (int8 0.57: 4.9x), float32 in and out 0.21, int8 0.245.
 
 /// The input of a binary convolution: float32 values, int8 ones with their zero point (the sign of q − z), or
 /// a bit-packed activation (BINARY.md, "Bit-packed activations"), whose pixel stride counts u64 words.
@@ -454,7 +467,8 @@ let b1LookupTables: [UInt8] = (0..<4096).map { (t: Int) -> UInt8 in
 }
 
 /// The 4x8 tile's popcount sums: `c[p][0]` holds output channels 0, 1, 4, 5 of pixel p, `c[p][1]` channels
-/// 2, 3, 6, 7 (`b1_weights`), `b[p][h]` the same counts in bytes (8 bytes per channel) since the last `flush`. Per word and accumulator: two XORs of
+/// 2, 3, 6, 7 (`b1_weights`), `b[p][h]` the same counts in bytes (8 bytes per channel) since the last `flush`.
+/// Per word and accumulator: two XORs of
 /// a broadcast nibble word with the weights' nibbles, two vpshufb lookups, two byte adds; one vpsadbw per
 /// accumulator and flush.
 private struct B1Tile4x8 {
@@ -765,7 +779,8 @@ struct B1PackedStore: B1Store {
         func write(_ p: Int) {
             let bytes = UnsafeMutableRawPointer(output + (first &+ p) &* pixelStride)
             let shift = UInt32(truncatingIfNeeded: 8 &* p)
-            bytes.storeBytes(of: UInt8(truncatingIfNeeded: signBits &>> shift) & mask, toByteOffset: byte, as: UInt8.self)
+            bytes.storeBytes(
+                of: UInt8(truncatingIfNeeded: signBits &>> shift) & mask, toByteOffset: byte, as: UInt8.self)
             bytes.storeBytes(
                 of: UInt8(truncatingIfNeeded: nonzeroBits &>> shift) & mask, toByteOffset: 8 &* words &+ byte,
                 as: UInt8.self)
@@ -983,8 +998,8 @@ private func b1_conv<S: B1Source, O: B1Store>(
         b1LookupTables.withUnsafeBufferPointer { tables in
             b1_rows(bits, g, outputRows: outputRows, tile: 2) { offsets, n, pixels, first in
                 b1_pixels_2x64(
-                    bits, g, weights: w, tables: tables.baseAddress!, store, offsets: SIMD2(offsets[0], offsets[1]) &* 8,
-                    n: SIMD2(n[0], n[1]), pixels: pixels, first: first)
+                    bits, g, weights: w, tables: tables.baseAddress!, store,
+                    offsets: SIMD2(offsets[0], offsets[1]) &* 8, n: SIMD2(n[0], n[1]), pixels: pixels, first: first)
             }
         }
         return
