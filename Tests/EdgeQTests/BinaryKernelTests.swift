@@ -112,6 +112,22 @@ final class BinaryKernelTests: XCTestCase {
         }
     }
 
+    /// Windows of 252...256 values: around the 2x64 tile's limits (K ≤ 253 for its byte rule, K ≤ 255 for it).
+    func testWindowsAroundTheLookupTileLimits() {
+        var random = SplitMix64(seed: 508)
+        for inputChannels in [252, 253, 254, 255, 256] {
+            for _ in 0..<6 {
+                let g = ConvGeometry(
+                    inputHeight: random.int(1...5), inputWidth: random.int(1...7), inputChannels: inputChannels,
+                    outputChannels: random.element(of: Self.outputChannels + [64, 65, 100]), kernelHeight: 1,
+                    kernelWidth: 1, strideHeight: random.int(1...2), strideWidth: random.int(1...2),
+                    padTop: random.int(0...1), padLeft: random.int(0...1), padBottom: random.int(0...1),
+                    padRight: random.int(0...1))
+                checkConvolution(g, &random, zeros: random.element(of: [0, 0, 0.05]))
+            }
+        }
+    }
+
     /// Exact zeros (ONNX Sign(0) = 0) take the masked path: few, many, all, and −0.0.
     func testExactZerosCountAsZero() {
         var random = SplitMix64(seed: 505)
@@ -215,8 +231,9 @@ final class BinaryKernelTests: XCTestCase {
                     let t = b1_output_thresholds(reduction: k) { table[o][Int($0) + k] }!
                     (direction[o], lower[o], upper[o]) = (t.direction, t.lower, t.upper)
                 }
+                let kernel = ConvolutionData.kernels(g).last!
                 let (packed, stride) = data.run(
-                    .packed, g, thresholds: (direction, lower, upper), activation: activation,
+                    .packed, g, kernel: kernel, thresholds: (direction, lower, upper), activation: activation,
                     requantization: requantization, outputStride: nil, rows: [0, g.outputHeight])
                 let (values, valueStride) = data.run(
                     useInt8 ? .int8 : .float32, g, thresholds: (direction, lower, upper), activation: activation,
@@ -300,6 +317,17 @@ final class BinaryKernelTests: XCTestCase {
 
         enum Kind: CaseIterable { case float32, int8, packed }
 
+        /// The kernel variants that compute `g`: b1_conv_4x8 everywhere, and on x86 b1_conv_2x64 for K ≤ 255.
+        enum Kernel { case tile4x8, lookup2x64 }
+
+        static func kernels(_ g: ConvGeometry) -> [Kernel] {
+            #if arch(x86_64)
+            return b1_conv_2x64_fits(g) ? [.tile4x8, .lookup2x64] : [.tile4x8]
+            #else
+            return [.tile4x8]
+            #endif
+        }
+
         struct Outputs {
             var float: [Float], int8: [Int8], packed: [UInt64]
         }
@@ -309,6 +337,7 @@ final class BinaryKernelTests: XCTestCase {
         /// and the output pixel stride (random unless given).
         func run(
             _ output: Kind, _ g: ConvGeometry, input: Kind = .float32, reference: Bool = false,
+            kernel: Kernel = .tile4x8,
             thresholds: ([Int32], [Int32], [Int32]), activation: Activation, requantization: I8Requantization,
             outputStride: Int?, rows cuts: [Int], scratch: UnsafeMutableRawPointer? = nil
         ) -> (Outputs, Int) {
@@ -352,6 +381,15 @@ final class BinaryKernelTests: XCTestCase {
                     return
                 }
                 for i in 0..<cuts.count - 1 {
+                    #if arch(x86_64)
+                    if kernel == .lookup2x64 {
+                        b1_conv_2x64(
+                            input: source, inputPixelStride: sourceStride, geometry: g, weights: weights,
+                            multipliers: multipliers, biases: biases, output: destination, outputPixelStride: stride,
+                            outputRows: cuts[i]..<cuts[i + 1], scratch: scratch)
+                        continue
+                    }
+                    #endif
                     b1_conv_4x8(
                         input: source, inputPixelStride: sourceStride, geometry: g, weights: weights,
                         multipliers: multipliers, biases: biases, output: destination, outputPixelStride: stride,
@@ -376,8 +414,13 @@ final class BinaryKernelTests: XCTestCase {
         var direction = [Int32](repeating: 1, count: data.padded), lower = direction, upper = direction
         for o in 0..<g.outputChannels {
             direction[o] = random.int(0...1) == 0 ? 1 : -1
-            lower[o] = Int32(random.int(Int(-k - 1)...Int(k + 1)))
-            upper[o] = Int32(random.int(Int(lower[o] - 1)...Int(k + 1)))
+            // A quarter of them at the ends of their ranges, where the byte rule of the 2x64 tile clamps.
+            func threshold(_ range: ClosedRange<Int>) -> Int32 {
+                guard random.int(0...3) == 0 else { return Int32(random.int(range)) }
+                return Int32(random.int(0...1) == 0 ? range.lowerBound : range.upperBound)
+            }
+            lower[o] = threshold(Int(-k - 1)...Int(k + 1))
+            upper[o] = threshold(Int(lower[o] - 1)...Int(k + 1))
         }
         let scratch = UnsafeMutableRawPointer.allocate(
             byteCount: b1_conv_scratchByteCount(geometry: g), alignment: 64)
@@ -388,17 +431,18 @@ final class BinaryKernelTests: XCTestCase {
             cuts.insert(random.int(1...g.outputHeight - 1), at: 1)
             if cuts[1] < g.outputHeight - 1 { cuts.insert(random.int(cuts[1] + 1...g.outputHeight - 1), at: 2) }
         }
+        for kernel in ConvolutionData.kernels(g) {
         for input in ConvolutionData.Kind.allCases {
             for output in ConvolutionData.Kind.allCases {
                 let words = binaryWordCount(g.outputChannels)
                 let stride = output == .packed ? 2 * words + random.int(0...2) : g.outputChannels + random.int(0...3)
                 func run(reference: Bool) -> ConvolutionData.Outputs {
-                    data.run(output, g, input: input, reference: reference, thresholds: (direction, lower, upper),
-                             activation: activation, requantization: requantization, outputStride: stride,
-                             rows: cuts, scratch: scratch).0
+                    data.run(output, g, input: input, reference: reference, kernel: kernel,
+                             thresholds: (direction, lower, upper), activation: activation,
+                             requantization: requantization, outputStride: stride, rows: cuts, scratch: scratch).0
                 }
                 let fast = run(reference: false), expected = run(reference: true)
-                let what = "\(g) input \(input) output \(output) cuts \(cuts)"
+                let what = "\(g) \(kernel) input \(input) output \(output) cuts \(cuts)"
                 switch output {
                 case .float32:
                     guard let i = fast.float.indices.first(where: { fast.float[$0].bitPattern != expected.float[$0].bitPattern })
@@ -414,6 +458,7 @@ final class BinaryKernelTests: XCTestCase {
                             + String(expected.packed[i], radix: 16))
                 }
             }
+        }
         }
     }
 }

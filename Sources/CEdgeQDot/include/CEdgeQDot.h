@@ -102,4 +102,76 @@ static inline __attribute__((always_inline)) edgeq_u64x4 edgeq_sum_bytes8(edgeq_
 #endif
 }
 
+// For the binary convolution's bit-packed output: 4 pixels x 8 lanes of int32 -> 32 bits, byte p of the result
+// holding the sign bits of m_p (bit i = lane i < 0). AVX2: 2 vpackssdw + vpacksswb (saturating: signs kept),
+// vpermd to put each pixel's 8 bytes together, vpmovmskb. LLVM made lane extracts of Swift bit gathering.
+typedef int32_t edgeq_i32x8 __attribute__((ext_vector_type(8)));
+
+static inline __attribute__((always_inline)) uint32_t edgeq_sign_bits32(
+    edgeq_i32x8 m0, edgeq_i32x8 m1, edgeq_i32x8 m2, edgeq_i32x8 m3) {
+#if defined(__AVX2__)
+    __m256i words01 = _mm256_packs_epi32((__m256i)m0, (__m256i)m1);  // m0 0-3, m1 0-3 | m0 4-7, m1 4-7
+    __m256i words23 = _mm256_packs_epi32((__m256i)m2, (__m256i)m3);
+    __m256i bytes = _mm256_packs_epi16(words01, words23);             // dword k: m_k 0-3 | m_k 4-7
+    bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    return (uint32_t)_mm256_movemask_epi8(bytes);
+#elif defined(__aarch64__)
+    // Per pixel: narrow to bytes (0 or -1), keep bit i in lane i, add the lanes.
+    const uint8x8_t bit = { 1, 2, 4, 8, 16, 32, 64, 128 };
+    edgeq_i32x8 m[4] = { m0, m1, m2, m3 };
+    uint32_t r = 0;
+    for (int p = 0; p < 4; p++) {
+        int32x4_t lo = vshrq_n_s32(vld1q_s32((const int32_t *)&m[p]), 31);
+        int32x4_t hi = vshrq_n_s32(vld1q_s32((const int32_t *)&m[p] + 4), 31);
+        uint8x8_t b = vreinterpret_u8_s8(vmovn_s16(vcombine_s16(vmovn_s32(lo), vmovn_s32(hi))));
+        r |= (uint32_t)vaddv_u8(vand_u8(b, bit)) << (8 * p);
+    }
+    return r;
+#else
+    edgeq_i32x8 m[4] = { m0, m1, m2, m3 };
+    uint32_t r = 0;
+    for (int p = 0; p < 4; p++)
+        for (int i = 0; i < 8; i++) r |= (uint32_t)(m[p][i] < 0) << (8 * p + i);
+    return r;
+#endif
+}
+
+// For the 2x64 tile's bit-packed output: 32 lanes of int16 (lo: lanes 0-15, hi: 16-31) -> bit i = lane i < 0.
+// AVX2: vpacksswb (saturating: signs kept; lanes 0-7, 16-23 | 8-15, 24-31), vpermq back into order, vpmovmskb.
+typedef int16_t edgeq_i16x16 __attribute__((ext_vector_type(16)));
+
+static inline __attribute__((always_inline)) uint32_t edgeq_sign_bits16x2(edgeq_i16x16 lo, edgeq_i16x16 hi) {
+#if defined(__AVX2__)
+    __m256i bytes = _mm256_packs_epi16((__m256i)lo, (__m256i)hi);
+    return (uint32_t)_mm256_movemask_epi8(_mm256_permute4x64_epi64(bytes, 0xD8));
+#else
+    uint32_t r = 0;
+    for (int i = 0; i < 16; i++) r |= (uint32_t)(lo[i] < 0) << i | (uint32_t)(hi[i] < 0) << (16 + i);
+    return r;
+#endif
+}
+
+// For the 2x64 tile's bit-packed output when a window has no zero and no padding: 32 channels' popcounts c
+// (bytes) -> x = (c ^ s) + o (wrapping bytes, then signed), signs: bit i = x[i] > a[i]; non-zero: also where
+// b[i] > x[i]. Returns signs | non-zero << 32. AVX2: vpxor, vpaddb, 2 vpcmpgtb, vpor, 2 vpmovmskb.
+typedef int8_t edgeq_i8x32 __attribute__((ext_vector_type(32)));
+
+static inline __attribute__((always_inline)) uint64_t edgeq_sign_bits_bytes(
+    edgeq_u8x32 c, edgeq_u8x32 s, edgeq_u8x32 o, edgeq_i8x32 a, edgeq_i8x32 b) {
+#if defined(__AVX2__)
+    __m256i x = _mm256_add_epi8(_mm256_xor_si256((__m256i)c, (__m256i)s), (__m256i)o);
+    __m256i negative = _mm256_cmpgt_epi8(x, (__m256i)a);
+    __m256i nonzero = _mm256_or_si256(negative, _mm256_cmpgt_epi8((__m256i)b, x));
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(negative)
+        | (uint64_t)(uint32_t)_mm256_movemask_epi8(nonzero) << 32;
+#else
+    uint64_t r = 0;
+    for (int i = 0; i < 32; i++) {
+        int8_t x = (int8_t)(uint8_t)((uint8_t)(c[i] ^ s[i]) + o[i]);
+        r |= (uint64_t)(x > a[i]) << i | (uint64_t)(x > a[i] || b[i] > x) << (32 + i);
+    }
+    return r;
+#endif
+}
+
 #endif

@@ -25,10 +25,20 @@ extension KernelArguments {
     }
 }
 
-private func binaryConvEntry(_ name: String, input dtype: DType) -> KernelEntry {
+/// The signature of `b1_conv_4x8` and its variants.
+typealias BinaryConvKernel = (
+    B1Input, Int, ConvGeometry, UnsafePointer<UInt64>, UnsafePointer<Float>, UnsafePointer<Float>, B1Output, Int,
+    Range<Int>, UnsafeMutableRawPointer
+) -> Void
+
+/// A BinaryConv2D row: `kernel` for geometries that `fits`.
+private func binaryConvEntry(
+    _ name: String, input dtype: DType, fits: @escaping (ConvGeometry) -> Bool = { _ in true },
+    _ kernel: @escaping BinaryConvKernel
+) -> KernelEntry {
     KernelEntry(
         name: name, dtype: dtype,
-        matches: { op, _ in if case .binaryConv2d = op { return true } else { return false } },
+        matches: { op, g in if case .binaryConv2d = op, let g { return fits(g) } else { return false } },
         scratchCount: { g in (b1_conv_scratchByteCount(geometry: g!) + 3) / 4 },
         bind: { a in
             let g = a.geometry!
@@ -57,11 +67,9 @@ private func binaryConvEntry(_ name: String, input dtype: DType) -> KernelEntry 
                                     thresholds: B1Thresholds(direction: t, lower: t + padded, upper: t + 2 * padded))
                             default: output = .float32(a.f32Output, activation: a.activation)
                             }
-                            b1_conv_4x8(
-                                input: input, inputPixelStride: a.inputViews[0].pixelStride, geometry: g,
-                                weights: weights, multipliers: m.baseAddress!, biases: b.baseAddress!, output: output,
-                                outputPixelStride: a.outputView.pixelStride, outputRows: rows,
-                                scratch: UnsafeMutableRawPointer(a.scratch(worker: worker)))
+                            kernel(
+                                input, a.inputViews[0].pixelStride, g, weights, m.baseAddress!, b.baseAddress!, output,
+                                a.outputView.pixelStride, rows, UnsafeMutableRawPointer(a.scratch(worker: worker)))
                         }
                     }
                 }
@@ -69,8 +77,20 @@ private func binaryConvEntry(_ name: String, input dtype: DType) -> KernelEntry 
         })
 }
 
-public let binaryKernelTable: [KernelEntry] = [
-    binaryConvEntry("b1_conv_f32_4x8", input: .float32),
-    binaryConvEntry("b1_conv_i8_4x8", input: .int8),
-    binaryConvEntry("b1_conv_b1_4x8", input: .binary),
+/// x86: windows of at most 255 values (1x1 layers up to 255 input channels) take the AVX2 lookup tile
+/// (`b1_conv_2x64`), the rest the 4x8 one.
+#if arch(x86_64)
+private let binaryLookupKernelTable: [KernelEntry] = [
+    binaryConvEntry("b1_conv_f32_2x64_avx2", input: .float32, fits: b1_conv_2x64_fits, b1_conv_2x64),
+    binaryConvEntry("b1_conv_i8_2x64_avx2", input: .int8, fits: b1_conv_2x64_fits, b1_conv_2x64),
+    binaryConvEntry("b1_conv_b1_2x64_avx2", input: .binary, fits: b1_conv_2x64_fits, b1_conv_2x64),
+]
+#else
+private let binaryLookupKernelTable: [KernelEntry] = []
+#endif
+
+public let binaryKernelTable: [KernelEntry] = binaryLookupKernelTable + [
+    binaryConvEntry("b1_conv_f32_4x8", input: .float32, b1_conv_4x8),
+    binaryConvEntry("b1_conv_i8_4x8", input: .int8, b1_conv_4x8),
+    binaryConvEntry("b1_conv_b1_4x8", input: .binary, b1_conv_4x8),
 ]

@@ -6,7 +6,8 @@ import CEdgeQDot
 //
 // A call first packs the input rows its output rows read into `scratch` (the "bit tensor"): per pixel, the sign
 // bits (1 = negative) and the non-zero bits of its channels, 64 to a word, and its count of non-zero channels
-// (a bit-packed input already has that format: its words are copied);
+// (a bit-packed input already has that format: its words are copied, or turned into the 2x64 tile's table
+// numbers);
 // rows and columns in the padding are all-zero pixels (count 0). Then for each output pixel
 //   acc = n − 2·Σ popcount((a ^ w) & nz)
 // where n is the window's count of non-zero, in-image values. When n = K = KH·KW·Cin (no padding tap, no exact
@@ -26,9 +27,10 @@ import CEdgeQDot
 // (8 per word at most) and one vpsadbw per accumulator (`edgeq_sum_bytes8`) adds them up at the end of the
 // tile, or every 31 words when the window is longer (`long`). 6 instead of 9 vector instructions per 4 words.
 // Measured on this repository's 2-core AMD EPYC (AVX2 code, one thread; `edgeq microbench`, median ms): 3x3
-// 28x28x128 -> 128 0.26 (was 0.33; int8 1.14, float 1.83); 1x1 56x56x128 -> 128 0.25 (was 0.27; int8 0.57,
-// float 0.80), 0.23 with bit-packed input and output. The 1x1 layer's 2 words per output leave the packing, the
-// tile's setup and the epilogue most of its time. Packing by shifting sign bits (`>> 31`, `<< lane`,
+// 28x28x128 -> 128 0.26, 0.255 with bit-packed input and output (was 0.33; int8 1.14, float 1.82). The tile's
+// weights are in the channel order 0, 1, 4, 5, 2, 3, 6, 7 (`b1_weights`) so that one vshufps orders a pixel's
+// sums, and a bit-packed output gathers the sign bits of the tile's 4 pixels with one vpmovmskb
+// (`edgeq_sign_bits32`). Packing by shifting sign bits (`>> 31`, `<< lane`,
 // `wrappedSum()`) was partly scalarized by LLVM and took 40% of the 1x1 layer; compare + select + OR (below) is
 // vector code. LLVM keeps 3 of the 8 byte accumulators on the stack in the loop (16 ymm registers: 8
 // accumulators, 4 weight vectors, the table, the broadcasts); their adds read and write memory, no extra
@@ -36,6 +38,17 @@ import CEdgeQDot
 // The sums are exact integers, so tiling, the 1..3-pixel remainder and any split of the rows between calls give
 // the same bits. A bit-packed output re-binarizes acc by two integer thresholds per channel (BINARY.md,
 // "Bit-packed activations"), written as one byte per 8-channel block and plane.
+//
+// Small windows on AVX2 (`b1_conv_2x64`, K = KH·KW·Cin ≤ 255: 1x1 layers): 2 words per output left the 4x8
+// tile's setup, vpsadbw reductions and epilogue most of the 1x1 layer's time (0.226 ms with bit-packed input and
+// output: about 0.09 in the popcount loop, 0.02 packing, the rest after it). Its tile of 2 pixels x 64 output
+// channels has channels in its byte lanes: popcount((a ^ w) & z) of an input nibble a (signs) and z (non-zero
+// bits) is a 16-entry table in w, so each pixel's nibble picks one of 256 tables (`b1LookupTables`) and one
+// vpshufb of 32 channels' weight nibbles (`b1_lookupWeights`) gives 32 counts: 2 vector instructions per 32
+// channel-nibbles instead of 3, zeros and padding for free, byte counters that need no reduction (≤ K ≤ 255),
+// and each pixel's channels in lane order for the epilogue (`B1Store.store(counts:...)`; a bit-packed output's
+// byte rule is 7 instructions for 32 channels, `B1PackedStore.lookupStore`). 1x1 56x56x128 -> 128 with
+// bit-packed input and output: 0.118 ms (int8 0.57: 4.9x), float32 in and out 0.21, int8 0.245.
 
 /// The input of a binary convolution: float32 values, int8 ones with their zero point (the sign of q − z), or
 /// a bit-packed activation (BINARY.md, "Bit-packed activations"), whose pixel stride counts u64 words.
@@ -130,7 +143,7 @@ struct B1Bits {
 
     static func byteCount(_ g: ConvGeometry) -> Int {
         let pixels = maximumRows(g) * width(g)
-        return b1_weightUnits(g) * 8 + pixels * binaryWordCount(g.inputChannels) * b1WordUnits * 16 + pixels * 4
+        return b1_weightBytes(g) + pixels * binaryWordCount(g.inputChannels) * b1WordUnits * 16 + pixels * 4
             + g.outputWidth * 4
     }
 
@@ -139,7 +152,7 @@ struct B1Bits {
         units = words * b1WordUnits
         width = B1Bits.width(g)
         let pixels = B1Bits.maximumRows(g) * width
-        signs = scratch.assumingMemoryBound(to: UInt64.self) + b1_weightUnits(g)
+        signs = scratch.assumingMemoryBound(to: UInt64.self) + b1_weightBytes(g) / 8
         nonzero = signs + pixels * units
         counts = UnsafeMutableRawPointer(nonzero + pixels * units).assumingMemoryBound(to: Int32.self)
         windowCounts = counts + pixels
@@ -159,7 +172,25 @@ protocol B1Source {
     /// returns its count of non-zero channels.
     func pack(pixel: Int, channels: Int, words: Int, signs: UnsafeMutablePointer<UInt64>,
               nonzero: UnsafeMutablePointer<UInt64>) -> Int32
+    #if arch(x86_64)
+    /// The same pixel as the 2x64 tile reads it: its table numbers (`b1_lookupIndices`) in `signs`, `nonzero`
+    /// free for the words in between; returns its count of non-zero channels.
+    func packIndices(pixel: Int, channels: Int, words: Int, signs: UnsafeMutablePointer<UInt64>,
+                     nonzero: UnsafeMutablePointer<UInt64>) -> Int32
+    #endif
 }
+
+#if arch(x86_64)
+extension B1Source {
+    @inline(always)
+    func packIndices(pixel: Int, channels: Int, words: Int, signs: UnsafeMutablePointer<UInt64>,
+                     nonzero: UnsafeMutablePointer<UInt64>) -> Int32 {
+        let count = pack(pixel: pixel, channels: channels, words: words, signs: signs, nonzero: nonzero)
+        b1_lookupIndices(signs, nonzero, words: words)
+        return count
+    }
+}
+#endif
 
 /// An input already bit-packed in the bit tensor's own per-pixel format: the pack step is a copy and a count.
 struct B1PackedSource: B1Source {
@@ -178,6 +209,21 @@ struct B1PackedSource: B1Source {
         }
         return Int32(count)
     }
+
+    #if arch(x86_64)
+    /// Straight from the input's words: no copy in between.
+    @inline(always)
+    func packIndices(pixel: Int, channels: Int, words: Int, signs: UnsafeMutablePointer<UInt64>,
+                     nonzero: UnsafeMutablePointer<UInt64>) -> Int32 {
+        let p = input + pixel &* pixelStride
+        var count = 0
+        for j in 0..<words {
+            (signs[2 &* j], signs[2 &* j &+ 1]) = b1_lookupIndex(p[j], p[words &+ j])
+            count &+= p[words &+ j].nonzeroBitCount
+        }
+        return Int32(truncatingIfNeeded: count)
+    }
+    #endif
 }
 
 /// An activation the kernel binarizes 8 values at a time: float32 values, or int8 ones compared with their
@@ -303,7 +349,7 @@ extension B1Bits {
     /// outputRows.lowerBound·sh − padTop, buffer column 0 input column −padLeft; pixels outside the input
     /// are zero (signs 0, non-zero bits 0, count 0).
     @inline(always)
-    func pack<S: B1Source>(_ source: S, _ g: ConvGeometry, outputRows: Range<Int>) {
+    func pack<S: B1Source>(_ source: S, _ g: ConvGeometry, outputRows: Range<Int>, lookup: Bool) {
         let rows = (outputRows.count - 1) * g.strideHeight + (g.kernelHeight - 1) * g.dilationHeight + 1
         let firstRow = outputRows.lowerBound * g.strideHeight - g.padTop
         for row in 0..<rows {
@@ -317,6 +363,13 @@ extension B1Bits {
                     counts[pixel] = 0
                     continue
                 }
+                #if arch(x86_64)
+                if lookup {
+                    counts[pixel] = source.packIndices(
+                        pixel: iy * g.inputWidth + ix, channels: g.inputChannels, words: words, signs: s, nonzero: n)
+                    continue
+                }
+                #endif
                 counts[pixel] = source.pack(
                     pixel: iy * g.inputWidth + ix, channels: g.inputChannels, words: words, signs: s, nonzero: n)
                 #if arch(x86_64)
@@ -347,19 +400,75 @@ func b1_nibbles(_ x: UnsafeMutablePointer<UInt64>, words: Int) {
 }
 
 /// The weights as the AVX2 tile reads them: per block and word, the 8 channels' low nibbles, then their high
-/// nibbles.
+/// nibbles, each in the order 0, 1, 4, 5, 2, 3, 6, 7 (channel c at slot c with bits 1 and 2 swapped): the tile's
+/// first vector holds channels 0, 1, 4, 5 and its second 2, 3, 6, 7, so that one vshufps of a pixel's two
+/// vpsadbw results gives its 8 sums in channel order (`B1Tile4x8.sums`).
 func b1_weights(_ weights: UnsafePointer<UInt64>, _ g: ConvGeometry, into w: UnsafeMutablePointer<UInt64>) {
     for i in 0..<b1_weightUnits(g) / 16 {
         for c in 0..<binaryBlockChannels {
-            let v = weights[8 * i + c]
-            w[16 * i + c] = v & 0x0F0F_0F0F_0F0F_0F0F
-            w[16 * i + 8 + c] = (v >> 4) & 0x0F0F_0F0F_0F0F_0F0F
+            let v = weights[8 * i + c], slot = c & 1 | (c & 2) << 1 | (c & 4) >> 1
+            w[16 * i + slot] = v & 0x0F0F_0F0F_0F0F_0F0F
+            w[16 * i + 8 + slot] = (v >> 4) & 0x0F0F_0F0F_0F0F_0F0F
         }
     }
 }
 
-/// The 4x8 tile's popcount sums: `c[p][h]` holds output channels 4h ..< 4h+4 of pixel p, `b[p][h]` the same
-/// counts in bytes (byte 8i + j of channel 4h + i) since the last `flush`. Per word and accumulator: two XORs of
+/// Bytes of `scratch` before the bit tensor: the weights as the tile reads them (`b1_weights`, or
+/// `b1_lookupWeights` and a bit-packed output's int16 thresholds).
+func b1_weightBytes(_ g: ConvGeometry) -> Int {
+    max(b1_weightUnits(g) * 8, (b1LookupSteps(g) + 10) * b1_lookupChannels(g))
+}
+
+/// Output channels of the 2x64 tile's weight rows: Cout rounded up to its 64.
+func b1_lookupChannels(_ g: ConvGeometry) -> Int { (g.outputChannels + 63) / 64 * 64 }
+
+/// Nibble steps of a window in the 2x64 tile: 16 per word and tap.
+func b1LookupSteps(_ g: ConvGeometry) -> Int { g.kernelHeight * g.kernelWidth * binaryWordCount(g.inputChannels) * 16 }
+
+/// Rewrites a pixel's sign words in place as the 2x64 tile's table numbers, from its sign words (a) and non-zero
+/// words (z): word j becomes u64s 2j (byte b: the low nibbles of byte b of a and z, as a | z << 4) and 2j + 1
+/// (the high nibbles): 16 steps per word, low nibbles first.
+@inline(always)
+func b1_lookupIndices(_ s: UnsafeMutablePointer<UInt64>, _ n: UnsafePointer<UInt64>, words: Int) {
+    for j in (0..<words).reversed() { (s[2 * j], s[2 * j + 1]) = b1_lookupIndex(s[j], n[j]) }
+}
+
+/// One word's 16 table numbers: (low nibbles, high nibbles) of sign word a and non-zero word z.
+@inline(always)
+func b1_lookupIndex(_ a: UInt64, _ z: UInt64) -> (UInt64, UInt64) {
+    let low: UInt64 = 0x0F0F_0F0F_0F0F_0F0F
+    return (a & low | (z & low) << 4, (a >> 4) & low | z & ~low)
+}
+
+/// The 2x64 tile's weights: for each step of the window (tap, word, then the word's 16 nibbles in
+/// `b1_lookupIndices` order) a row of `b1_lookupChannels` bytes, channel o's weight nibble (the vpshufb index),
+/// channels ≥ Cout 0.
+func b1_lookupWeights(_ weights: UnsafePointer<UInt64>, _ g: ConvGeometry, into w: UnsafeMutablePointer<UInt8>) {
+    let words = g.kernelHeight * g.kernelWidth * binaryWordCount(g.inputChannels)
+    let channels = b1_lookupChannels(g)
+    w.initialize(repeating: 0, count: words * 16 * channels)
+    for o in 0..<g.outputChannels {
+        let block = weights + o / binaryBlockChannels * words * binaryBlockChannels + o % binaryBlockChannels
+        for k in 0..<words {
+            let v = block[k * binaryBlockChannels]
+            for b in 0..<8 {
+                w[(16 * k + b) * channels + o] = UInt8(truncatingIfNeeded: v >> UInt64(8 * b)) & 0x0F
+                w[(16 * k + 8 + b) * channels + o] = UInt8(truncatingIfNeeded: v >> UInt64(8 * b + 4)) & 0x0F
+            }
+        }
+    }
+}
+
+/// The 2x64 tile's lookup tables, 16 bytes each: table a | z << 4 (a, z nibbles) holds popcount((a ^ i) & z)
+/// at entry i.
+let b1LookupTables: [UInt8] = (0..<4096).map { (t: Int) -> UInt8 in
+    let a = (t >> 4) & 15, z = t >> 8, i = t & 15
+    return UInt8(((a ^ i) & z).nonzeroBitCount)
+}
+
+/// The 4x8 tile's popcount sums: `c[p][0]` holds output channels 0, 1, 4, 5 of pixel p, `c[p][1]` channels
+/// 2, 3, 6, 7 (`b1_weights`), `b[p][h]` the same counts in bytes (8 bytes per channel) since the last `flush`.
+/// Per word and accumulator: two XORs of
 /// a broadcast nibble word with the weights' nibbles, two vpshufb lookups, two byte adds; one vpsadbw per
 /// accumulator and flush.
 private struct B1Tile4x8 {
@@ -406,9 +515,18 @@ private struct B1Tile4x8 {
         b00 = SIMD32(); b01 = SIMD32(); b10 = SIMD32(); b11 = SIMD32()
         b20 = SIMD32(); b21 = SIMD32(); b30 = SIMD32(); b31 = SIMD32()
     }
+
+    /// A pixel's 8 sums in channel order from its two vectors: lanes 0, 1 of each 128-bit half of `a`, then of
+    /// `b` (one vshufps).
+    @inline(always)
+    static func lanes(_ a: SIMD4<UInt64>, _ b: SIMD4<UInt64>) -> SIMD8<Int32> {
+        let x = unsafeBitCast(a, to: SIMD8<Int32>.self), y = unsafeBitCast(b, to: SIMD8<Int32>.self)
+        return SIMD8(x[0], x[2], y[0], y[2], x[4], x[6], y[4], y[6])
+    }
 }
 #else
 func b1_weightUnits(_ g: ConvGeometry) -> Int { 0 }
+func b1_weightBytes(_ g: ConvGeometry) -> Int { 0 }
 
 /// The 4x8 tile's popcount sums: `c[p][h]` holds output channels 4h ..< 4h+4 of pixel p.
 private struct B1Tile4x8 {
@@ -439,9 +557,30 @@ private struct B1Tile4x8 {
     /// The sums are kept in their lanes: nothing to add.
     @inline(always)
     mutating func flush() {}
+
+    /// A pixel's 8 sums in channel order from its two vectors.
+    @inline(always)
+    static func lanes(_ a: SIMD4<UInt64>, _ b: SIMD4<UInt64>) -> SIMD8<Int32> {
+        SIMD8(lowHalf: SIMD4(truncatingIfNeeded: a), highHalf: SIMD4(truncatingIfNeeded: b))
+    }
 }
 
 #endif
+
+/// The exact sums of a tile's 4 pixels, 8 output channels each, in channel order.
+typealias B1Sums = (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>)
+
+extension B1Tile4x8 {
+    /// n − 2·popcount of each pixel, `n` its window's count of non-zero, in-image values.
+    @inline(always)
+    func sums(n: SIMD4<Int32>) -> B1Sums {
+        @inline(always)
+        func dot(_ a: SIMD4<UInt64>, _ b: SIMD4<UInt64>, _ n: Int32) -> SIMD8<Int32> {
+            SIMD8(repeating: n) &- B1Tile4x8.lanes(a, b) &<< 1
+        }
+        return (dot(c00, c01, n[0]), dot(c10, c11, n[1]), dot(c20, c21, n[2]), dot(c30, c31, n[3]))
+    }
+}
 
 /// The popcount sums of up to 4 output pixels whose windows start at buffer word offsets o0...o3, over the
 /// KH·KW·words words of one weight block. A kernel row's taps are one run of KW·words consecutive words with
@@ -489,11 +628,64 @@ private func b1_tile(
     return t
 }
 
-/// Writes a tile's results: two pixels at a time, output channels in lanes 0..<8 (pixel p) and 8..<16 (pixel q).
+/// Writes a tile's results.
 protocol B1Store {
+    /// `acc`: the integer sums of pixels first ..< first + 4. Writes `columns` channels from `channel` (a multiple
+    /// of 8) of the first `pixels` of them.
+    func store(_ acc: B1Sums, first: Int, pixels: Int, channel: Int, columns: Int)
+    #if arch(x86_64)
+    /// The 2x64 tile's results: `p`, `q` the popcounts (bytes) of channels `channel ..< channel + 32` (a multiple
+    /// of 32) of pixels first and first + 1, `n` their windows' counts of non-zero values. Writes `columns`
+    /// channels of pixel first, and of pixel first + 1 when `pixels` > 1.
+    func store(counts p: SIMD32<UInt8>, _ q: SIMD32<UInt8>, n: SIMD2<Int32>, first: Int, pixels: Int, channel: Int,
+               columns: Int)
+    /// The store for those calls, given `b1_lookupChannels` · 10 bytes of scratch for per-channel constants.
+    func lookupStore(_ g: ConvGeometry, scratch: UnsafeMutableRawPointer) -> Self
+    #endif
+}
+
+/// A float32 or int8 output, written two pixels at a time: output channels in lanes 0..<8 (pixel p) and 8..<16
+/// (pixel q), the 16 float lanes of two AVX2 registers.
+protocol B1PairStore: B1Store {
     /// `acc`: the integer sums of pixels p and q. Writes `columns` channels from `channel` (a multiple of 8) of
     /// pixel p, and of pixel q when `storeSecond`.
     func store(_ acc: SIMD16<Int32>, pixel p: Int, _ q: Int, storeSecond: Bool, channel: Int, columns: Int)
+}
+
+extension B1PairStore {
+    @inline(always)
+    func store(_ acc: B1Sums, first: Int, pixels: Int, channel: Int, columns: Int) {
+        store(SIMD16(lowHalf: acc.0, highHalf: acc.1), pixel: first, first + 1, storeSecond: pixels > 1,
+              channel: channel, columns: columns)
+        if pixels > 2 {
+            store(SIMD16(lowHalf: acc.2, highHalf: acc.3), pixel: first + 2, first + 3, storeSecond: pixels > 3,
+                  channel: channel, columns: columns)
+        }
+    }
+
+    #if arch(x86_64)
+    func lookupStore(_ g: ConvGeometry, scratch: UnsafeMutableRawPointer) -> Self { self }
+
+    /// 8 channels of both pixels at a time, widened to int32 (n − 2·popcount).
+    @inline(always)
+    func store(counts p: SIMD32<UInt8>, _ q: SIMD32<UInt8>, n: SIMD2<Int32>, first: Int, pixels: Int, channel: Int,
+               columns: Int) {
+        let np = SIMD8<Int32>(repeating: n[0]), nq = SIMD8<Int32>(repeating: n[1])
+        let pw = unsafeBitCast(p, to: SIMD4<UInt64>.self), qw = unsafeBitCast(q, to: SIMD4<UInt64>.self)
+        @inline(always)
+        func widen(_ x: UInt64) -> SIMD8<Int32> {  // a lane loop: the generic conversion was not inlined
+            let bytes = unsafeBitCast(x, to: SIMD8<UInt8>.self)
+            var r = SIMD8<Int32>()
+            for i in 0..<8 { r[i] = Int32(bytes[i]) }
+            return r
+        }
+        for i in 0..<4 where 8 * i < columns {
+            let acc = SIMD16(lowHalf: np &- widen(pw[i]) &<< 1, highHalf: nq &- widen(qw[i]) &<< 1)
+            store(acc, pixel: first, first + 1, storeSecond: pixels > 1, channel: channel + 8 * i,
+                  columns: min(columns - 8 * i, binaryBlockChannels))
+        }
+    }
+    #endif
 }
 
 /// The per-channel multiplier and bias of a float32 or int8 output, 8 channels twice (pixels p and q).
@@ -509,7 +701,7 @@ struct B1Affine {
     }
 }
 
-struct B1FloatStore: B1Store {
+struct B1FloatStore: B1PairStore {
     let output: UnsafeMutablePointer<Float>
     let pixelStride: Int
     let affine: B1Affine
@@ -523,7 +715,7 @@ struct B1FloatStore: B1Store {
     }
 }
 
-struct B1Int8Store: B1Store {
+struct B1Int8Store: B1PairStore {
     let output: UnsafeMutablePointer<Int8>
     let pixelStride: Int
     let affine: B1Affine
@@ -552,65 +744,158 @@ struct B1PackedStore: B1Store {
     let words: Int         // ceil(Cout/64)
     let outputChannels: Int
     let thresholds: B1Thresholds
+    #if arch(x86_64)
+    /// For the 2x64 tile (`lookupStore`): per 32 channels, direction >> 1, lower and upper as int16.
+    var thresholds16: UnsafePointer<Int16>? = nil
+    /// And for windows without zeros or padding (n = K ≤ 253; else −1, which no n is): per 32 channels the
+    /// bytes s, o, a, b of `edgeq_sign_bits_bytes`.
+    var thresholds8: UnsafePointer<UInt8>? = nil
+    var reduction: Int32 = -1
+    #endif
 
     @inline(always)
-    func store(_ acc: SIMD16<Int32>, pixel p: Int, _ q: Int, storeSecond: Bool, channel: Int, columns: Int) {
+    func store(_ acc: B1Sums, first: Int, pixels: Int, channel: Int, columns: Int) {
         @inline(always)
-        func load(_ x: UnsafePointer<Int32>) -> SIMD16<Int32> {
-            let v = UnsafeRawPointer(x + channel).loadUnaligned(as: SIMD8<Int32>.self)
-            return SIMD16(lowHalf: v, highHalf: v)
+        func load(_ x: UnsafePointer<Int32>) -> SIMD8<Int32> {
+            UnsafeRawPointer(x + channel).loadUnaligned(as: SIMD8<Int32>.self)
         }
+        let d = load(thresholds.direction) &>> 1, lower = load(thresholds.lower), upper = load(thresholds.upper)
         // Integer lanes, no compare masks (LLVM scalarized much of a compare + select version): v = ±acc by
-        // (acc ^ d) − d with d = direction >> 1 (0 or −1), then −1 where v < lower and where v > upper, by the
-        // sign of a difference (|v|, |lower|, |upper| ≤ K + 1: no overflow).
-        let d = load(thresholds.direction) &>> 1
-        let v = (acc ^ d) &- d
-        let negative = (v &- load(thresholds.lower)) &>> 31
-        let positive = (load(thresholds.upper) &- v) &>> 31
-        // Lane i's bit at bit i of a byte: the lanes of both pixels narrowed to bytes (0 or 0xFF; vpackssdw +
-        // vpacksswb), byte i of each pixel's u64 ANDed with bit i, and its 8 bytes summed into the top one by one
-        // multiply. LLVM scalarized into lane extracts both an OR-by-halving and a `wrappedSum()` of
-        // (lane & bit).
+        // (acc ^ d) − d with d = direction >> 1 (0 or −1); v < lower and v > upper are the sign bits of
+        // v − lower and upper − v (|v|, |lower|, |upper| ≤ K + 1: no overflow), which `edgeq_sign_bits32`
+        // gathers, the tile's 4 pixels at once, into one byte per pixel.
         @inline(always)
-        func bits(_ m: SIMD16<Int32>) -> (p: UInt8, q: UInt8) {
-            let words = unsafeBitCast(i8_narrow(m), to: SIMD2<UInt64>.self) & 0x8040_2010_0804_0201
-            return (UInt8(truncatingIfNeeded: (words[0] &* 0x0101_0101_0101_0101) >> 56),
-                    UInt8(truncatingIfNeeded: (words[1] &* 0x0101_0101_0101_0101) >> 56))
+        func masks(_ acc: SIMD8<Int32>) -> (negative: SIMD8<Int32>, nonzero: SIMD8<Int32>) {
+            let v = (acc ^ d) &- d
+            let negative = v &- lower
+            return (negative, negative | (upper &- v))
         }
-        let signBits = bits(negative), nonzeroBits = bits(negative | positive)
-        let mask = UInt8(truncatingIfNeeded: (1 << columns) - 1)
+        let m0 = masks(acc.0), m1 = masks(acc.1), m2 = masks(acc.2), m3 = masks(acc.3)
+        let signBits = edgeq_sign_bits32(m0.negative, m1.negative, m2.negative, m3.negative)
+        let nonzeroBits = edgeq_sign_bits32(m0.nonzero, m1.nonzero, m2.nonzero, m3.nonzero)
+        let mask = UInt8(truncatingIfNeeded: (1 << columns) - 1), byte = channel / 8
+        let last = channel + binaryBlockChannels >= outputChannels
         @inline(always)
-        func write(_ pixel: Int, _ signs: UInt8, _ nonzero: UInt8) {
-            let bytes = UnsafeMutableRawPointer(output + pixel * pixelStride)
-            let byte = channel / 8
-            bytes.storeBytes(of: signs & mask, toByteOffset: byte, as: UInt8.self)
-            bytes.storeBytes(of: nonzero & mask, toByteOffset: 8 * words + byte, as: UInt8.self)
-            if channel + binaryBlockChannels >= outputChannels {
+        func write(_ p: Int) {
+            let bytes = UnsafeMutableRawPointer(output + (first &+ p) &* pixelStride)
+            let shift = UInt32(truncatingIfNeeded: 8 &* p)
+            bytes.storeBytes(
+                of: UInt8(truncatingIfNeeded: signBits &>> shift) & mask, toByteOffset: byte, as: UInt8.self)
+            bytes.storeBytes(
+                of: UInt8(truncatingIfNeeded: nonzeroBits &>> shift) & mask, toByteOffset: 8 &* words &+ byte,
+                as: UInt8.self)
+            if last {
                 for b in (byte + 1)..<(8 * words) {
                     bytes.storeBytes(of: 0, toByteOffset: b, as: UInt8.self)
                     bytes.storeBytes(of: 0, toByteOffset: 8 * words + b, as: UInt8.self)
                 }
             }
         }
-        write(p, signBits.p, nonzeroBits.p)
-        if storeSecond { write(q, signBits.q, nonzeroBits.q) }
+        write(0)
+        if pixels > 1 { write(1) }
+        if pixels > 2 { write(2) }
+        if pixels > 3 { write(3) }
     }
-}
 
-/// n − 2·popcount for two pixels: lanes 0..<8 pixel p (sums p0, p1), 8..<16 pixel q.
-@inline(always)
-private func b1_dots(
-    _ p0: SIMD4<UInt64>, _ p1: SIMD4<UInt64>, _ q0: SIMD4<UInt64>, _ q1: SIMD4<UInt64>, np: Int32, nq: Int32
-) -> SIMD16<Int32> {
-    var counts = SIMD16<Int32>()
-    for i in 0..<4 {
-        counts[i] = Int32(truncatingIfNeeded: p0[i])
-        counts[4 + i] = Int32(truncatingIfNeeded: p1[i])
-        counts[8 + i] = Int32(truncatingIfNeeded: q0[i])
-        counts[12 + i] = Int32(truncatingIfNeeded: q1[i])
+    #if arch(x86_64)
+    /// The 2x64 tile's per-channel constants, once per call: the thresholds as int16, and the byte rule's s, o,
+    /// a, b (`edgeq_sign_bits_bytes`) for windows without zeros or padding.
+    func lookupStore(_ g: ConvGeometry, scratch: UnsafeMutableRawPointer) -> Self {
+        let t = scratch.assumingMemoryBound(to: Int16.self), channels = b1_lookupChannels(g)
+        for c in 0..<channels {
+            let inside = c < outputChannels, group = t + c / 32 * 96 + c % 32
+            group[0] = inside ? Int16(truncatingIfNeeded: thresholds.direction[c] >> 1) : 0
+            group[32] = inside ? Int16(truncatingIfNeeded: thresholds.lower[c]) : 0
+            group[64] = inside ? Int16(truncatingIfNeeded: thresholds.upper[c]) : 0
+        }
+        // The byte rule: with c = popcount and n = K, acc = K − 2c. Direction +1: v = K − 2c < lower ⇔
+        // c > ⌊(K − lower)/2⌋ = f, v > upper ⇔ c < ⌈(K − upper)/2⌉ = h; x = c − 127, a = f − 127, b = h − 127.
+        // Direction −1: v = 2c − K < lower ⇔ c < ⌈(K + lower)/2⌉ = h, v > upper ⇔ c > ⌊(K + upper)/2⌋ = f;
+        // x = 126 − c (s = 0xFF, o = 127), a = 126 − h, b = 126 − f. f clamped to −1...K and h to 0...K + 1
+        // (c is in 0...K: the same answers), all of x, a, b are then in −128...127 for K ≤ 253.
+        let k = g.kernelHeight * g.kernelWidth * g.inputChannels
+        let t8 = UnsafeMutableRawPointer(t + 3 * channels).assumingMemoryBound(to: UInt8.self)
+        for c in 0..<channels {
+            let group = t8 + c / 32 * 128 + c % 32
+            let positive = c >= outputChannels || thresholds.direction[c] > 0
+            let lower = c < outputChannels ? Int(thresholds.lower[c]) : 0
+            let upper = c < outputChannels ? Int(thresholds.upper[c]) : 0
+            @inline(always)
+            func f(_ y: Int) -> Int { min(max(y >> 1, -1), k) }
+            @inline(always)
+            func h(_ y: Int) -> Int { min(max((y + 1) >> 1, 0), k + 1) }
+            let (s, o, a, b) = positive
+                ? (0, 129, f(k - lower) - 127, h(k - upper) - 127)
+                : (255, 127, 126 - h(k + lower), 126 - f(k + upper))
+            group[0] = UInt8(s)
+            group[32] = UInt8(o)
+            group[64] = UInt8(truncatingIfNeeded: a)
+            group[96] = UInt8(truncatingIfNeeded: b)
+        }
+        var store = self
+        store.thresholds16 = UnsafePointer(t)
+        store.thresholds8 = UnsafePointer(t8)
+        store.reduction = k <= 253 ? Int32(k) : -1
+        return store
     }
-    let n = SIMD16<Int32>(lowHalf: SIMD8(repeating: np), highHalf: SIMD8(repeating: nq))
-    return n &- counts &<< 1
+
+    /// 32 channels of a pixel at once, their bits 4 bytes of its words: by the byte rule where n = K ≤ 253 (a
+    /// window without zeros or padding), else in int16 lanes (K ≤ 255: |v|, |lower|, |upper| ≤ 256).
+    @inline(always)
+    func store(counts p: SIMD32<UInt8>, _ q: SIMD32<UInt8>, n: SIMD2<Int32>, first: Int, pixels: Int, channel: Int,
+               columns: Int) {
+        let t = thresholds16! + channel * 3
+        @inline(always)
+        func load(_ i: Int) -> SIMD16<Int16> { UnsafeRawPointer(t + 16 * i).loadUnaligned(as: SIMD16<Int16>.self) }
+        let d0 = load(0), d1 = load(1), lower0 = load(2), lower1 = load(3), upper0 = load(4), upper1 = load(5)
+        let mask: UInt32 = columns >= 32 ? ~0 : (1 << UInt32(columns)) - 1, byte = channel / 8
+        let last = channel + 32 >= outputChannels
+        /// Windows with zeros or padding: the rule in int16 lanes.
+        @inline(always)
+        func general(_ counts: SIMD32<UInt8>, _ n: Int32) -> (UInt32, UInt32) {
+            let n = SIMD16<Int16>(repeating: Int16(truncatingIfNeeded: n))
+            @inline(always)
+            func masks(_ c: SIMD16<UInt8>, _ d: SIMD16<Int16>, _ lower: SIMD16<Int16>, _ upper: SIMD16<Int16>)
+                -> (negative: SIMD16<Int16>, nonzero: SIMD16<Int16>) {
+                var wide = SIMD16<Int16>()  // a lane loop: the generic conversion was not inlined
+                for i in 0..<16 { wide[i] = Int16(c[i]) }
+                let v = ((n &- wide &<< 1) ^ d) &- d
+                let negative = v &- lower
+                return (negative, negative | (upper &- v))
+            }
+            let m0 = masks(counts.lowHalf, d0, lower0, upper0), m1 = masks(counts.highHalf, d1, lower1, upper1)
+            return (edgeq_sign_bits16x2(m0.negative, m1.negative) & mask,
+                    edgeq_sign_bits16x2(m0.nonzero, m1.nonzero) & mask)
+        }
+        let t8 = thresholds8! + channel * 4
+        @inline(always)
+        func bytes(_ i: Int) -> SIMD32<UInt8> { UnsafeRawPointer(t8 + 32 * i).loadUnaligned(as: SIMD32<UInt8>.self) }
+        @inline(always)
+        func write(_ counts: SIMD32<UInt8>, _ n: Int32, _ pixel: Int) {
+            let signBits: UInt32, nonzeroBits: UInt32
+            if n == reduction {  // most pixels: the byte rule, 7 instructions for 32 channels
+                let bits = edgeq_sign_bits_bytes(
+                    counts, bytes(0), bytes(1), unsafeBitCast(bytes(2), to: SIMD32<Int8>.self),
+                    unsafeBitCast(bytes(3), to: SIMD32<Int8>.self))
+                signBits = UInt32(truncatingIfNeeded: bits) & mask
+                nonzeroBits = UInt32(truncatingIfNeeded: bits >> 32) & mask
+            } else {
+                (signBits, nonzeroBits) = general(counts, n)
+            }
+            let bytes = UnsafeMutableRawPointer(output + pixel &* pixelStride)
+            bytes.storeBytes(of: signBits, toByteOffset: byte, as: UInt32.self)
+            bytes.storeBytes(of: nonzeroBits, toByteOffset: 8 &* words &+ byte, as: UInt32.self)
+            if last {
+                for b in (byte + 4)..<(8 * words) {
+                    bytes.storeBytes(of: 0, toByteOffset: b, as: UInt8.self)
+                    bytes.storeBytes(of: 0, toByteOffset: 8 * words + b, as: UInt8.self)
+                }
+            }
+        }
+        write(p, n[0], first)
+        if pixels > 1 { write(q, n[1], first + 1) }
+    }
+    #endif
 }
 
 /// Up to 4 output pixels of one row (`pixels`), every output channel: for each 8-channel weight block, the
@@ -634,33 +919,111 @@ private func b1_pixels_4x8<O: B1Store>(
             : long
                 ? b1_tile(masked: false, long: true, bits, g, w: w, o[0], o[1], o[2], o[3])
                 : b1_tile(masked: false, long: false, bits, g, w: w, o[0], o[1], o[2], o[3])
-        let columns = min(binaryBlockChannels, g.outputChannels - channel)
         store.store(
-            b1_dots(t.c00, t.c01, t.c10, t.c11, np: n[0], nq: n[1]), pixel: first, first + 1,
-            storeSecond: pixels > 1, channel: channel, columns: columns)
-        if pixels > 2 {
-            store.store(
-                b1_dots(t.c20, t.c21, t.c30, t.c31, np: n[2], nq: n[3]), pixel: first + 2, first + 3,
-                storeSecond: pixels > 3, channel: channel, columns: columns)
-        }
+            t.sums(n: n), first: first, pixels: pixels, channel: channel,
+            columns: min(binaryBlockChannels, g.outputChannels - channel))
         channel += binaryBlockChannels
         w += blockWords
     }
 }
 
+#if arch(x86_64)
+/// Up to 2 output pixels of one row (`pixels`), every output channel, 64 at a time, for K ≤ 255: lanes are
+/// output channels. Per step of the window (a nibble of a word of the input: `b1_lookupIndices`) each pixel's
+/// table number a | z << 4 picks a 16-byte table (entry i = popcount((a ^ i) & z), both 128-bit halves), and
+/// one vpshufb looks up 32 channels' weight nibbles in it: 2 vector instructions (vpshufb, byte add) per 32
+/// channels and nibble, where the 4x8 tile needs 3 (the XOR of the operands), and the masked sum (zeros,
+/// padding) costs nothing more. Byte counters hold the sums (≤ K ≤ 255): no vpsadbw, and the epilogue gets
+/// each pixel's channels in lanes, in order. `offsets`: the byte offset of each pixel's window in the bit
+/// tensor; `n`: its count of non-zero in-image values; `first`: the output index of the first pixel.
+@inline(never)
+private func b1_pixels_2x64<O: B1Store>(
+    _ bits: B1Bits, _ g: ConvGeometry, weights: UnsafePointer<UInt8>, tables: UnsafePointer<UInt8>, _ store: O,
+    offsets o: SIMD2<Int>, n: SIMD2<Int32>, pixels: Int, first: Int
+) {
+    let channels = b1_lookupChannels(g)
+    let runs = g.dilationWidth == 1 ? 1 : g.kernelWidth
+    let runSteps = (g.dilationWidth == 1 ? g.kernelWidth : 1) * bits.words * 16
+    let runStep = g.dilationWidth * bits.units * 8, rowStep = g.dilationHeight * bits.width * bits.units * 8
+    let indices = UnsafeRawPointer(bits.signs).assumingMemoryBound(to: UInt8.self)
+    @inline(always)
+    func table(_ i: UInt8) -> SIMD32<UInt8> {
+        let t = UnsafeRawPointer(tables + Int(i) &<< 4).loadUnaligned(as: SIMD16<UInt8>.self)
+        return SIMD32(lowHalf: t, highHalf: t)
+    }
+    @inline(always)
+    func load(_ w: UnsafePointer<UInt8>) -> SIMD32<UInt8> { UnsafeRawPointer(w).loadUnaligned(as: SIMD32<UInt8>.self) }
+    var channel = 0
+    while channel < g.outputChannels {
+        var p0 = SIMD32<UInt8>(), p1 = SIMD32<UInt8>(), q0 = SIMD32<UInt8>(), q1 = SIMD32<UInt8>()
+        var w = weights + channel
+        var rowOffset = 0
+        for _ in 0..<g.kernelHeight {
+            var offset = rowOffset
+            for _ in 0..<runs {
+                var x = indices + o[0] + offset, y = indices + o[1] + offset
+                for _ in 0..<runSteps {
+                    let tp = table(x.pointee), tq = table(y.pointee), w0 = load(w), w1 = load(w + 32)
+                    p0 &+= edgeq_lookup16(tp, w0); p1 &+= edgeq_lookup16(tp, w1)
+                    q0 &+= edgeq_lookup16(tq, w0); q1 &+= edgeq_lookup16(tq, w1)
+                    x += 1; y += 1; w += channels
+                }
+                offset += runStep
+            }
+            rowOffset += rowStep
+        }
+        store.store(counts: p0, q0, n: n, first: first, pixels: pixels, channel: channel,
+                    columns: min(32, g.outputChannels - channel))
+        if channel + 32 < g.outputChannels {
+            store.store(counts: p1, q1, n: n, first: first, pixels: pixels, channel: channel + 32,
+                        columns: min(32, g.outputChannels - channel - 32))
+        }
+        channel += 64
+    }
+}
+#endif
+
 private func b1_conv<S: B1Source, O: B1Store>(
     _ source: S, _ g: ConvGeometry, weights: UnsafePointer<UInt64>, _ store: O, outputRows: Range<Int>,
-    scratch: UnsafeMutableRawPointer
+    scratch: UnsafeMutableRawPointer, lookup: Bool
 ) {
     guard !outputRows.isEmpty else { return }
     let bits = B1Bits(g, scratch: scratch)
-    bits.pack(source, g, outputRows: outputRows)
+    bits.pack(source, g, outputRows: outputRows, lookup: lookup)
     #if arch(x86_64)
+    if lookup {
+        let w = scratch.assumingMemoryBound(to: UInt8.self)
+        b1_lookupWeights(weights, g, into: w)
+        let store = store.lookupStore(g, scratch: scratch + b1LookupSteps(g) * b1_lookupChannels(g))
+        b1LookupTables.withUnsafeBufferPointer { tables in
+            b1_rows(bits, g, outputRows: outputRows, tile: 2) { offsets, n, pixels, first in
+                b1_pixels_2x64(
+                    bits, g, weights: w, tables: tables.baseAddress!, store,
+                    offsets: SIMD2(offsets[0], offsets[1]) &* 8, n: SIMD2(n[0], n[1]), pixels: pixels, first: first)
+            }
+        }
+        return
+    }
     let weightUnits = scratch.assumingMemoryBound(to: UInt64.self)
     b1_weights(weights, g, into: weightUnits)
     let weights = UnsafePointer(weightUnits)
     #endif
     let k = Int32(g.kernelHeight * g.kernelWidth * g.inputChannels)
+    b1_rows(bits, g, outputRows: outputRows, tile: b1TilePixels) { offsets, n, pixels, first in
+        b1_pixels_4x8(
+            bits, g, weights: weights, store, offsets: offsets, n: n, masked: n != SIMD4(repeating: k),
+            pixels: pixels, first: first)
+    }
+}
+
+/// Runs `tile` for every `tilePixels` (≤ 4) output pixels of each output row: their windows' u64 offsets in the
+/// bit tensor, their counts of non-zero in-image values n, how many are real (pixels past the row's end repeat
+/// its last pixel and are not stored) and the output index of the first.
+@inline(always)
+private func b1_rows(
+    _ bits: B1Bits, _ g: ConvGeometry, outputRows: Range<Int>, tile tilePixels: Int,
+    _ tile: (_ offsets: SIMD4<Int>, _ n: SIMD4<Int32>, _ pixels: Int, _ first: Int) -> Void
+) {
     let pixelStep = g.strideWidth * bits.units
     for oy in outputRows {
         let rowStart = (oy - outputRows.lowerBound) * g.strideHeight * bits.width
@@ -675,18 +1038,15 @@ private func b1_conv<S: B1Source, O: B1Store>(
         }
         var ox = 0
         while ox < g.outputWidth {
-            // Pixels past the row's end repeat its last pixel and are not stored.
-            let pixels = min(b1TilePixels, g.outputWidth - ox)
+            let pixels = min(tilePixels, g.outputWidth - ox)
             var offsets = SIMD4<Int>(), n = SIMD4<Int32>()
             for i in 0..<4 {
                 let x = ox + min(i, pixels - 1)
                 offsets[i] = rowStart * bits.units + x * pixelStep
                 n[i] = bits.windowCounts[x]
             }
-            b1_pixels_4x8(
-                bits, g, weights: weights, store, offsets: offsets, n: n, masked: n != SIMD4(repeating: k),
-                pixels: pixels, first: oy * g.outputWidth + ox)
-            ox += b1TilePixels
+            tile(offsets, n, pixels, oy * g.outputWidth + ox)
+            ox += tilePixels
         }
     }
 }
@@ -695,7 +1055,7 @@ private func b1_conv<S: B1Source, O: B1Store>(
 private func b1_conv<S: B1Source>(
     _ source: S, _ g: ConvGeometry, weights: UnsafePointer<UInt64>, multipliers: UnsafePointer<Float>,
     biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int, outputRows: Range<Int>,
-    scratch: UnsafeMutableRawPointer
+    scratch: UnsafeMutableRawPointer, lookup: Bool
 ) {
     let affine = B1Affine(multipliers: multipliers, biases: biases)
     switch output {
@@ -703,18 +1063,18 @@ private func b1_conv<S: B1Source>(
         b1_conv(
             source, g, weights: weights,
             B1FloatStore(output: y, pixelStride: outputPixelStride, affine: affine, activation: activation),
-            outputRows: outputRows, scratch: scratch)
+            outputRows: outputRows, scratch: scratch, lookup: lookup)
     case .int8(let y, let requantization):
         b1_conv(
             source, g, weights: weights,
             B1Int8Store(output: y, pixelStride: outputPixelStride, affine: affine, round: I8RoundClamp(requantization)),
-            outputRows: outputRows, scratch: scratch)
+            outputRows: outputRows, scratch: scratch, lookup: lookup)
     case .packed(let y, let thresholds):
         b1_conv(
             source, g, weights: weights,
             B1PackedStore(output: y, pixelStride: outputPixelStride, words: binaryWordCount(g.outputChannels),
                           outputChannels: g.outputChannels, thresholds: thresholds),
-            outputRows: outputRows, scratch: scratch)
+            outputRows: outputRows, scratch: scratch, lookup: lookup)
     }
 }
 
@@ -729,21 +1089,52 @@ public func b1_conv_4x8(
     multipliers: UnsafePointer<Float>, biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int,
     outputRows: Range<Int>, scratch: UnsafeMutableRawPointer
 ) {
+    b1_conv(
+        input: input, inputPixelStride: inputPixelStride, geometry: g, weights: weights, multipliers: multipliers,
+        biases: biases, output: output, outputPixelStride: outputPixelStride, outputRows: outputRows,
+        scratch: scratch, lookup: false)
+}
+
+#if arch(x86_64)
+/// Whether `b1_conv_2x64` computes `g`: K = KH·KW·Cin ≤ 255, the most its byte counters hold.
+public func b1_conv_2x64_fits(_ g: ConvGeometry) -> Bool { g.kernelHeight * g.kernelWidth * g.inputChannels <= 255 }
+
+/// `b1_conv_4x8` with the AVX2 lookup tile of 2 pixels x 64 channels (`b1_pixels_2x64`), for geometries with
+/// `b1_conv_2x64_fits`: the same bits, faster where the window has few words (1x1 layers). Same scratch.
+public func b1_conv_2x64(
+    input: B1Input, inputPixelStride: Int, geometry g: ConvGeometry, weights: UnsafePointer<UInt64>,
+    multipliers: UnsafePointer<Float>, biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int,
+    outputRows: Range<Int>, scratch: UnsafeMutableRawPointer
+) {
+    precondition(b1_conv_2x64_fits(g), "b1_conv_2x64: K > 255")
+    b1_conv(
+        input: input, inputPixelStride: inputPixelStride, geometry: g, weights: weights, multipliers: multipliers,
+        biases: biases, output: output, outputPixelStride: outputPixelStride, outputRows: outputRows,
+        scratch: scratch, lookup: true)
+}
+#endif
+
+/// The kernels' common body: `lookup` selects the 2x64 tile (x86 only).
+private func b1_conv(
+    input: B1Input, inputPixelStride: Int, geometry g: ConvGeometry, weights: UnsafePointer<UInt64>,
+    multipliers: UnsafePointer<Float>, biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int,
+    outputRows: Range<Int>, scratch: UnsafeMutableRawPointer, lookup: Bool
+) {
     switch input {
     case .float32(let x):
         b1_conv(
             B1FloatSource(input: x, pixelStride: inputPixelStride), g, weights: weights, multipliers: multipliers,
             biases: biases, output: output, outputPixelStride: outputPixelStride, outputRows: outputRows,
-            scratch: scratch)
+            scratch: scratch, lookup: lookup)
     case .int8(let x, let zeroPoint):
         b1_conv(
             B1Int8Source(input: x, pixelStride: inputPixelStride, zeroPoint: zeroPoint), g, weights: weights,
             multipliers: multipliers, biases: biases, output: output, outputPixelStride: outputPixelStride,
-            outputRows: outputRows, scratch: scratch)
+            outputRows: outputRows, scratch: scratch, lookup: lookup)
     case .packed(let x):
         b1_conv(
             B1PackedSource(input: x, pixelStride: inputPixelStride), g, weights: weights, multipliers: multipliers,
             biases: biases, output: output, outputPixelStride: outputPixelStride, outputRows: outputRows,
-            scratch: scratch)
+            scratch: scratch, lookup: lookup)
     }
 }
