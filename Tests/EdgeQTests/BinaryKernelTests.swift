@@ -164,9 +164,13 @@ final class BinaryKernelTests: XCTestCase {
                 inputHeight: kernel + 1, inputWidth: kernel + 4, inputChannels: channels, outputChannels: 9,
                 kernelHeight: kernel, kernelWidth: kernel)
             let taps = kernel * kernel, k = taps * channels
-            let weights = packBinaryWeights(
-                signs: [Int8](repeating: 1, count: 9 * taps * channels), outputChannels: 9, taps: taps,
-                inputChannels: channels)
+            let kernelWeights = ConvolutionData.kernelWeights(
+                packBinaryWeights(
+                    signs: [Int8](repeating: 1, count: 9 * taps * channels), outputChannels: 9, taps: taps,
+                    inputChannels: channels),
+                g, .tile4x8)
+            defer { withExtendedLifetime(kernelWeights) {} }
+            let weights = UnsafePointer(kernelWeights.base.assumingMemoryBound(to: UInt64.self))
             var x = [Float](repeating: -1, count: g.inputHeight * g.inputWidth * channels)
             x[0] = 0
             let ones = [Float](repeating: 1, count: 16), zeros = [Float](repeating: 0, count: 16)
@@ -328,6 +332,18 @@ final class BinaryKernelTests: XCTestCase {
             #endif
         }
 
+        /// The binaryPacked64 `words` as `kernel` reads them (what the kernel table makes once at bind time).
+        static func kernelWeights(_ words: [UInt64], _ g: ConvGeometry, _ kernel: Kernel) -> AlignedBuffer {
+            words.withUnsafeBufferPointer { w in
+                #if arch(x86_64)
+                return kernel == .lookup2x64
+                    ? b1_conv_2x64_weights(w.baseAddress!, geometry: g) : b1_conv_4x8_weights(w.baseAddress!, geometry: g)
+                #else
+                return AlignedBuffer(copying: UnsafeRawBufferPointer(w))
+                #endif
+            }
+        }
+
         struct Outputs {
             var float: [Float], int8: [Int8], packed: [UInt64]
         }
@@ -347,6 +363,9 @@ final class BinaryKernelTests: XCTestCase {
             var result = Outputs(
                 float: [Float](repeating: 12345, count: count), int8: [Int8](repeating: 99, count: count),
                 packed: [UInt64](repeating: 0xA5A5_5A5A_0F0F_F0F0, count: count))
+            let kernelWeights = ConvolutionData.kernelWeights(self.weights, g, kernel)
+            defer { withExtendedLifetime(kernelWeights) {} }
+            let weights = UnsafePointer(kernelWeights.base.assumingMemoryBound(to: UInt64.self))
             let ownScratch = scratch == nil
             let scratch = scratch ?? UnsafeMutableRawPointer.allocate(
                 byteCount: b1_conv_scratchByteCount(geometry: g), alignment: 64)

@@ -1,5 +1,6 @@
 /// The binary rows of the kernel table (BinaryConv2D, Kernels/Binary/BINARY.md), one per input dtype (float32,
-/// int8, bit-packed); the output dtype is the output tensor's. Per-channel constants are laid out once, at load.
+/// int8, bit-packed); the output dtype is the output tensor's. Per-channel constants and the kernel's weight
+/// layout are made once, at load.
 
 extension KernelArguments {
     /// multiplier[o] and bias[o] of a BinaryConv2D (inputs 2 and 3), divided by the output scale for an int8
@@ -31,10 +32,15 @@ typealias BinaryConvKernel = (
     Range<Int>, UnsafeMutableRawPointer
 ) -> Void
 
-/// A BinaryConv2D row: `kernel` for geometries that `fits`.
+/// Makes a kernel's weights from the layer's binaryPacked64 words, once when the layer is bound
+/// (`b1_conv_4x8_weights`, `b1_conv_2x64_weights`).
+typealias BinaryConvWeights = (UnsafePointer<UInt64>, ConvGeometry) -> AlignedBuffer
+
+/// A BinaryConv2D row: `kernel` for geometries that `fits`, on the weights that `prepare` makes from the file's
+/// (nil: the kernel reads the binaryPacked64 words in place).
 private func binaryConvEntry(
     _ name: String, input dtype: DType, fits: @escaping (ConvGeometry) -> Bool = { _ in true },
-    _ kernel: @escaping BinaryConvKernel
+    prepare: BinaryConvWeights?, _ kernel: @escaping BinaryConvKernel
 ) -> KernelEntry {
     KernelEntry(
         name: name, dtype: dtype,
@@ -52,7 +58,8 @@ private func binaryConvEntry(
             case .binary: input = .packed(a.inputs[0].assumingMemoryBound(to: UInt64.self))
             default: input = .float32(a.f32(0))
             }
-            let weights = a.inputs[1].assumingMemoryBound(to: UInt64.self)
+            let words = a.inputs[1].assumingMemoryBound(to: UInt64.self)
+            let prepared = prepare?(words, g)  // owned by the bound step
             return KernelWork(items: g.outputHeight) { rows, worker in
                 multipliers.withUnsafeBufferPointer { m in
                     biases.withUnsafeBufferPointer { b in
@@ -67,9 +74,11 @@ private func binaryConvEntry(
                                     thresholds: B1Thresholds(direction: t, lower: t + padded, upper: t + 2 * padded))
                             default: output = .float32(a.f32Output, activation: a.activation)
                             }
+                            let weights = prepared.map { UnsafePointer($0.base.assumingMemoryBound(to: UInt64.self)) }
                             kernel(
-                                input, a.inputViews[0].pixelStride, g, weights, m.baseAddress!, b.baseAddress!, output,
-                                a.outputView.pixelStride, rows, UnsafeMutableRawPointer(a.scratch(worker: worker)))
+                                input, a.inputViews[0].pixelStride, g, weights ?? words, m.baseAddress!,
+                                b.baseAddress!, output, a.outputView.pixelStride, rows,
+                                UnsafeMutableRawPointer(a.scratch(worker: worker)))
                         }
                     }
                 }
@@ -79,18 +88,27 @@ private func binaryConvEntry(
 
 /// x86: windows of at most 255 values (1x1 layers up to 255 input channels) take the AVX2 lookup tile
 /// (`b1_conv_2x64`), the rest the 4x8 one.
+// The 4x8 tile's weights (`binaryTileWeights`): on x86 the nibble-split words in its channel order
+// (`b1_conv_4x8_weights`), on NEON the binaryPacked64 words as they are.
 #if arch(x86_64)
 private let binaryLookupKernelTable: [KernelEntry] = [
-    binaryConvEntry("b1_conv_f32_2x64_avx2", input: .float32, fits: b1_conv_2x64_fits, b1_conv_2x64),
-    binaryConvEntry("b1_conv_i8_2x64_avx2", input: .int8, fits: b1_conv_2x64_fits, b1_conv_2x64),
-    binaryConvEntry("b1_conv_b1_2x64_avx2", input: .binary, fits: b1_conv_2x64_fits, b1_conv_2x64),
+    binaryConvEntry(
+        "b1_conv_f32_2x64_avx2", input: .float32, fits: b1_conv_2x64_fits, prepare: b1_conv_2x64_weights,
+        b1_conv_2x64),
+    binaryConvEntry(
+        "b1_conv_i8_2x64_avx2", input: .int8, fits: b1_conv_2x64_fits, prepare: b1_conv_2x64_weights, b1_conv_2x64),
+    binaryConvEntry(
+        "b1_conv_b1_2x64_avx2", input: .binary, fits: b1_conv_2x64_fits, prepare: b1_conv_2x64_weights,
+        b1_conv_2x64),
 ]
+private let binaryTileWeights: BinaryConvWeights? = b1_conv_4x8_weights
 #else
 private let binaryLookupKernelTable: [KernelEntry] = []
+private let binaryTileWeights: BinaryConvWeights? = nil
 #endif
 
 public let binaryKernelTable: [KernelEntry] = binaryLookupKernelTable + [
-    binaryConvEntry("b1_conv_f32_4x8", input: .float32, b1_conv_4x8),
-    binaryConvEntry("b1_conv_i8_4x8", input: .int8, b1_conv_4x8),
-    binaryConvEntry("b1_conv_b1_4x8", input: .binary, b1_conv_4x8),
+    binaryConvEntry("b1_conv_f32_4x8", input: .float32, prepare: binaryTileWeights, b1_conv_4x8),
+    binaryConvEntry("b1_conv_i8_4x8", input: .int8, prepare: binaryTileWeights, b1_conv_4x8),
+    binaryConvEntry("b1_conv_b1_4x8", input: .binary, prepare: binaryTileWeights, b1_conv_4x8),
 ]

@@ -20,16 +20,16 @@ import CEdgeQDot
 // AVX-512 one is not used), and LLVM's lowering of `nonzeroBitCount` costs 9 instructions per 4 words (XOR, the
 // nibble split: and, shift, and; 2 vpshufb lookups, add, vpsadbw, add). The split depends only on the operands,
 // and (a ^ w) & 0x0F = (a & 0x0F) ^ (w & 0x0F), likewise for the high nibbles: so the bit tensor stores each
-// word as its low and high nibbles (`b1_nibbles`, once per input pixel) and each call splits the weights into
-// scratch (`b1_weights`: about a microsecond, under 1% of a layer; the file format and the kernel's arguments
-// stay binaryPacked64). Per word and accumulator that leaves 2 XORs, 2 vpshufb (`edgeq_lookup16`, through
+// word as its low and high nibbles (`b1_nibbles`, once per input pixel) and the weights are split once, when
+// the layer is bound (`b1_conv_4x8_weights`, a buffer of the bound step: the file format stays binaryPacked64).
+// Per word and accumulator that leaves 2 XORs, 2 vpshufb (`edgeq_lookup16`, through
 // CEdgeQDot: LLVM scalarized a Swift lane lookup) and 2 byte adds; the bytes hold the counts of up to 31 words
 // (8 per word at most) and one vpsadbw per accumulator (`edgeq_sum_bytes8`) adds them up at the end of the
 // tile, or every 31 words when the window is longer (`long`). 6 instead of 9 vector instructions per 4 words.
 // Measured on this repository's 2-core AMD EPYC (AVX2 code, one thread; `edgeq microbench`, median ms): 3x3
 // 28x28x128 -> 128 0.26, 0.255 with bit-packed input and output (was 0.33; int8 1.14, float 1.82). The tile's
-// weights are in the channel order 0, 1, 4, 5, 2, 3, 6, 7 (`b1_weights`) so that one vshufps orders a pixel's
-// sums, and a bit-packed output gathers the sign bits of the tile's 4 pixels with one vpmovmskb
+// weights are in the channel order 0, 1, 4, 5, 2, 3, 6, 7 (`b1_conv_4x8_weights`) so that one vshufps orders a
+// pixel's sums, and a bit-packed output gathers the sign bits of the tile's 4 pixels with one vpmovmskb
 // (`edgeq_sign_bits32`). Packing by shifting sign bits (`>> 31`, `<< lane`,
 // `wrappedSum()`) was partly scalarized by LLVM and took 40% of the 1x1 layer; compare + select + OR (below) is
 // vector code. LLVM keeps 3 of the 8 byte accumulators on the stack in the loop (16 ymm registers: 8
@@ -44,10 +44,11 @@ import CEdgeQDot
 // output: about 0.09 in the popcount loop, 0.02 packing, the rest after it). Its tile of 2 pixels x 64 output
 // channels has channels in its byte lanes: popcount((a ^ w) & z) of an input nibble a (signs) and z (non-zero
 // bits) is a 16-entry table in w, so each pixel's nibble picks one of 256 tables (`b1LookupTables`) and one
-// vpshufb of 32 channels' weight nibbles (`b1_lookupWeights`) gives 32 counts: 2 vector instructions per 32
-// channel-nibbles instead of 3, zeros and padding for free, byte counters that need no reduction (≤ K ≤ 255),
-// and each pixel's channels in lane order for the epilogue (`B1Store.store(counts:...)`; a bit-packed output's
-// byte rule is 7 instructions for 32 channels, `B1PackedStore.lookupStore`). 1x1 56x56x128 -> 128 with
+// vpshufb of 32 channels' weight nibbles (`b1_conv_2x64_weights`, laid out once at load) gives 32 counts: 2
+// vector instructions per 32 channel-nibbles instead of 3, zeros and padding for free, byte counters that need
+// no reduction (≤ K ≤ 255), and each pixel's channels in lane order for the epilogue
+// (`B1Store.store(counts:...)`; a bit-packed output's byte rule is 7 instructions for 32 channels,
+// `B1PackedStore.lookupStore`). 1x1 56x56x128 -> 128 with
 // bit-packed input and output: 0.118 ms (int8 0.57: 4.9x), float32 in and out 0.21, int8 0.245.
 
 /// The input of a binary convolution: float32 values, int8 ones with their zero point (the sign of q − z), or
@@ -121,8 +122,8 @@ let b1FlushWords = Int.max
 #endif
 
 /// The bit tensor of one call in `scratch`: the input rows its output rows read, with the padding, as
-/// `rows` x `width` pixels. On x86 the split weights first (`b1_weights`), then words (8-byte aligned at the
-/// scratch's 64-byte alignment), then counts.
+/// `rows` x `width` pixels. On x86 the 2x64 tile's per-channel constants first (`b1_storeBytes`), then words
+/// (8-byte aligned at the scratch's 64-byte alignment), then counts.
 struct B1Bits {
     let words: Int             // words per pixel and plane: ceil(Cin/64)
     let units: Int             // u64s per pixel and plane: words·b1WordUnits
@@ -143,7 +144,7 @@ struct B1Bits {
 
     static func byteCount(_ g: ConvGeometry) -> Int {
         let pixels = maximumRows(g) * width(g)
-        return b1_weightBytes(g) + pixels * binaryWordCount(g.inputChannels) * b1WordUnits * 16 + pixels * 4
+        return b1_storeBytes(g) + pixels * binaryWordCount(g.inputChannels) * b1WordUnits * 16 + pixels * 4
             + g.outputWidth * 4
     }
 
@@ -152,7 +153,7 @@ struct B1Bits {
         units = words * b1WordUnits
         width = B1Bits.width(g)
         let pixels = B1Bits.maximumRows(g) * width
-        signs = scratch.assumingMemoryBound(to: UInt64.self) + b1_weightBytes(g) / 8
+        signs = scratch.assumingMemoryBound(to: UInt64.self) + b1_storeBytes(g) / 8
         nonzero = signs + pixels * units
         counts = UnsafeMutableRawPointer(nonzero + pixels * units).assumingMemoryBound(to: Int32.self)
         windowCounts = counts + pixels
@@ -382,7 +383,7 @@ extension B1Bits {
 }
 
 #if arch(x86_64)
-/// u64s of the kernel's weights: the binaryPacked64 words as `b1_nibbles` pairs (`b1_weights`).
+/// u64s of the 4x8 tile's weights: the binaryPacked64 words as `b1_nibbles` pairs (`b1_conv_4x8_weights`).
 func b1_weightUnits(_ g: ConvGeometry) -> Int {
     binaryPacked64ByteCount(
         outputChannels: g.outputChannels, taps: g.kernelHeight * g.kernelWidth,
@@ -399,25 +400,28 @@ func b1_nibbles(_ x: UnsafeMutablePointer<UInt64>, words: Int) {
     }
 }
 
-/// The weights as the AVX2 tile reads them: per block and word, the 8 channels' low nibbles, then their high
-/// nibbles, each in the order 0, 1, 4, 5, 2, 3, 6, 7 (channel c at slot c with bits 1 and 2 swapped): the tile's
-/// first vector holds channels 0, 1, 4, 5 and its second 2, 3, 6, 7, so that one vshufps of a pixel's two
-/// vpsadbw results gives its 8 sums in channel order (`B1Tile4x8.sums`).
-func b1_weights(_ weights: UnsafePointer<UInt64>, _ g: ConvGeometry, into w: UnsafeMutablePointer<UInt64>) {
-    for i in 0..<b1_weightUnits(g) / 16 {
+/// The `weights` argument of `b1_conv_4x8` on x86, made once when the layer is bound (load) from its
+/// binaryPacked64 words: per block and word, the 8 channels' low nibbles, then their high nibbles, each in the
+/// order 0, 1, 4, 5, 2, 3, 6, 7 (channel c at slot c with bits 1 and 2 swapped): the tile's first vector holds
+/// channels 0, 1, 4, 5 and its second 2, 3, 6, 7, so that one vshufps of a pixel's two vpsadbw results gives its
+/// 8 sums in channel order (`B1Tile4x8.sums`). u64s in a 64-byte aligned buffer for the bound step to own.
+/// Elsewhere the kernel reads the binaryPacked64 words as they are.
+public func b1_conv_4x8_weights(_ weights: UnsafePointer<UInt64>, geometry g: ConvGeometry) -> AlignedBuffer {
+    let units = b1_weightUnits(g), buffer = AlignedBuffer(count: units * 8)
+    let w = buffer.base.bindMemory(to: UInt64.self, capacity: units)
+    for i in 0..<units / 16 {
         for c in 0..<binaryBlockChannels {
             let v = weights[8 * i + c], slot = c & 1 | (c & 2) << 1 | (c & 4) >> 1
             w[16 * i + slot] = v & 0x0F0F_0F0F_0F0F_0F0F
             w[16 * i + 8 + slot] = (v >> 4) & 0x0F0F_0F0F_0F0F_0F0F
         }
     }
+    return buffer
 }
 
-/// Bytes of `scratch` before the bit tensor: the weights as the tile reads them (`b1_weights`, or
-/// `b1_lookupWeights` and a bit-packed output's int16 thresholds).
-func b1_weightBytes(_ g: ConvGeometry) -> Int {
-    max(b1_weightUnits(g) * 8, (b1LookupSteps(g) + 10) * b1_lookupChannels(g))
-}
+/// Bytes of `scratch` before the bit tensor: the 2x64 tile's per-channel constants of a bit-packed output
+/// (`lookupStore`: int16 thresholds and the byte rule's bytes, 10 per channel).
+func b1_storeBytes(_ g: ConvGeometry) -> Int { 10 * b1_lookupChannels(g) }
 
 /// Output channels of the 2x64 tile's weight rows: Cout rounded up to its 64.
 func b1_lookupChannels(_ g: ConvGeometry) -> Int { (g.outputChannels + 63) / 64 * 64 }
@@ -440,23 +444,29 @@ func b1_lookupIndex(_ a: UInt64, _ z: UInt64) -> (UInt64, UInt64) {
     return (a & low | (z & low) << 4, (a >> 4) & low | z & ~low)
 }
 
-/// The 2x64 tile's weights: for each step of the window (tap, word, then the word's 16 nibbles in
-/// `b1_lookupIndices` order) a row of `b1_lookupChannels` bytes, channel o's weight nibble (the vpshufb index),
-/// channels ≥ Cout 0.
-func b1_lookupWeights(_ weights: UnsafePointer<UInt64>, _ g: ConvGeometry, into w: UnsafeMutablePointer<UInt8>) {
+/// The `weights` argument of `b1_conv_2x64`, made once when the layer is bound (load) from its binaryPacked64
+/// words: for each step of the window (tap, word, then the word's 16 nibbles in `b1_lookupIndices` order) a row
+/// of `b1_lookupChannels` bytes, channel o's weight nibble (the vpshufb index), channels ≥ Cout 0. A 64-byte
+/// aligned buffer (bound to u64, as the kernel's argument is typed) for the bound step to own.
+public func b1_conv_2x64_weights(_ weights: UnsafePointer<UInt64>, geometry g: ConvGeometry) -> AlignedBuffer {
     let words = g.kernelHeight * g.kernelWidth * binaryWordCount(g.inputChannels)
-    let channels = b1_lookupChannels(g)
-    w.initialize(repeating: 0, count: words * 16 * channels)
+    let channels = b1_lookupChannels(g), buffer = AlignedBuffer(count: b1LookupSteps(g) * channels)
+    let w = UnsafeMutableRawPointer(buffer.base.bindMemory(to: UInt64.self, capacity: buffer.count / 8))
     for o in 0..<g.outputChannels {
         let block = weights + o / binaryBlockChannels * words * binaryBlockChannels + o % binaryBlockChannels
         for k in 0..<words {
             let v = block[k * binaryBlockChannels]
             for b in 0..<8 {
-                w[(16 * k + b) * channels + o] = UInt8(truncatingIfNeeded: v >> UInt64(8 * b)) & 0x0F
-                w[(16 * k + 8 + b) * channels + o] = UInt8(truncatingIfNeeded: v >> UInt64(8 * b + 4)) & 0x0F
+                w.storeBytes(
+                    of: UInt8(truncatingIfNeeded: v >> UInt64(8 * b)) & 0x0F, toByteOffset: (16 * k + b) * channels + o,
+                    as: UInt8.self)
+                w.storeBytes(
+                    of: UInt8(truncatingIfNeeded: v >> UInt64(8 * b + 4)) & 0x0F,
+                    toByteOffset: (16 * k + 8 + b) * channels + o, as: UInt8.self)
             }
         }
     }
+    return buffer
 }
 
 /// The 2x64 tile's lookup tables, 16 bytes each: table a | z << 4 (a, z nibbles) holds popcount((a ^ i) & z)
@@ -467,7 +477,8 @@ let b1LookupTables: [UInt8] = (0..<4096).map { (t: Int) -> UInt8 in
 }
 
 /// The 4x8 tile's popcount sums: `c[p][0]` holds output channels 0, 1, 4, 5 of pixel p, `c[p][1]` channels
-/// 2, 3, 6, 7 (`b1_weights`), `b[p][h]` the same counts in bytes (8 bytes per channel) since the last `flush`.
+/// 2, 3, 6, 7 (`b1_conv_4x8_weights`), `b[p][h]` the same counts in bytes (8 bytes per channel) since the last
+/// `flush`.
 /// Per word and accumulator: two XORs of
 /// a broadcast nibble word with the weights' nibbles, two vpshufb lookups, two byte adds; one vpsadbw per
 /// accumulator and flush.
@@ -526,7 +537,7 @@ private struct B1Tile4x8 {
 }
 #else
 func b1_weightUnits(_ g: ConvGeometry) -> Int { 0 }
-func b1_weightBytes(_ g: ConvGeometry) -> Int { 0 }
+func b1_storeBytes(_ g: ConvGeometry) -> Int { 0 }
 
 /// The 4x8 tile's popcount sums: `c[p][h]` holds output channels 4h ..< 4h+4 of pixel p.
 private struct B1Tile4x8 {
@@ -938,7 +949,7 @@ private func b1_pixels_4x8<O: B1Store>(
 /// tensor; `n`: its count of non-zero in-image values; `first`: the output index of the first pixel.
 @inline(never)
 private func b1_pixels_2x64<O: B1Store>(
-    _ bits: B1Bits, _ g: ConvGeometry, weights: UnsafePointer<UInt8>, tables: UnsafePointer<UInt8>, _ store: O,
+    _ bits: B1Bits, _ g: ConvGeometry, weights: UnsafeRawPointer, tables: UnsafePointer<UInt8>, _ store: O,
     offsets o: SIMD2<Int>, n: SIMD2<Int32>, pixels: Int, first: Int
 ) {
     let channels = b1_lookupChannels(g)
@@ -952,7 +963,7 @@ private func b1_pixels_2x64<O: B1Store>(
         return SIMD32(lowHalf: t, highHalf: t)
     }
     @inline(always)
-    func load(_ w: UnsafePointer<UInt8>) -> SIMD32<UInt8> { UnsafeRawPointer(w).loadUnaligned(as: SIMD32<UInt8>.self) }
+    func load(_ w: UnsafeRawPointer) -> SIMD32<UInt8> { w.loadUnaligned(as: SIMD32<UInt8>.self) }
     var channel = 0
     while channel < g.outputChannels {
         var p0 = SIMD32<UInt8>(), p1 = SIMD32<UInt8>(), q0 = SIMD32<UInt8>(), q1 = SIMD32<UInt8>()
@@ -992,21 +1003,16 @@ private func b1_conv<S: B1Source, O: B1Store>(
     bits.pack(source, g, outputRows: outputRows, lookup: lookup)
     #if arch(x86_64)
     if lookup {
-        let w = scratch.assumingMemoryBound(to: UInt8.self)
-        b1_lookupWeights(weights, g, into: w)
-        let store = store.lookupStore(g, scratch: scratch + b1LookupSteps(g) * b1_lookupChannels(g))
+        let store = store.lookupStore(g, scratch: scratch)
         b1LookupTables.withUnsafeBufferPointer { tables in
             b1_rows(bits, g, outputRows: outputRows, tile: 2) { offsets, n, pixels, first in
                 b1_pixels_2x64(
-                    bits, g, weights: w, tables: tables.baseAddress!, store,
+                    bits, g, weights: UnsafeRawPointer(weights), tables: tables.baseAddress!, store,
                     offsets: SIMD2(offsets[0], offsets[1]) &* 8, n: SIMD2(n[0], n[1]), pixels: pixels, first: first)
             }
         }
         return
     }
-    let weightUnits = scratch.assumingMemoryBound(to: UInt64.self)
-    b1_weights(weights, g, into: weightUnits)
-    let weights = UnsafePointer(weightUnits)
     #endif
     let k = Int32(g.kernelHeight * g.kernelWidth * g.inputChannels)
     b1_rows(bits, g, outputRows: outputRows, tile: b1TilePixels) { offsets, n, pixels, first in
@@ -1080,7 +1086,8 @@ private func b1_conv<S: B1Source>(
 
 /// Binary convolution (groups 1; any kernel size, stride, padding, dilation) of output rows `outputRows`, so that
 /// callers can split a layer by rows. `input`/`output` point at pixel (0, 0) of their views; pixel strides count
-/// elements, or u64 words for bit-packed tensors. `weights`: binaryPacked64 signs; `multipliers`, `biases`: per
+/// elements, or u64 words for bit-packed tensors. `weights`: on x86 `b1_conv_4x8_weights` of the binaryPacked64
+/// signs (made once, at load), elsewhere the binaryPacked64 signs themselves; `multipliers`, `biases`: per
 /// output channel, padded with zeros to a multiple of 8 (for an int8 output already divided by its scale; a
 /// bit-packed output reads its thresholds instead). `scratch`: `b1_conv_scratchByteCount(geometry:)` bytes,
 /// 8-byte aligned, not shared with a concurrent call.
@@ -1100,7 +1107,8 @@ public func b1_conv_4x8(
 public func b1_conv_2x64_fits(_ g: ConvGeometry) -> Bool { g.kernelHeight * g.kernelWidth * g.inputChannels <= 255 }
 
 /// `b1_conv_4x8` with the AVX2 lookup tile of 2 pixels x 64 channels (`b1_pixels_2x64`), for geometries with
-/// `b1_conv_2x64_fits`: the same bits, faster where the window has few words (1x1 layers). Same scratch.
+/// `b1_conv_2x64_fits`: the same bits, faster where the window has few words (1x1 layers). Same scratch;
+/// `weights`: `b1_conv_2x64_weights` of the binaryPacked64 signs (made once, at load).
 public func b1_conv_2x64(
     input: B1Input, inputPixelStride: Int, geometry g: ConvGeometry, weights: UnsafePointer<UInt64>,
     multipliers: UnsafePointer<Float>, biases: UnsafePointer<Float>, output: B1Output, outputPixelStride: Int,
