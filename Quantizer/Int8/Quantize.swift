@@ -72,13 +72,17 @@ public func quantizeONNX(
     }
     var binarization: BinarizationReport? = nil
     if options.binarization.isRequested {
+        // The calibration images, checked already when they calibrated the ranges; else (--table-in) the folder's.
         let images = calibration?.paths ?? options.binarization.calibrationImages
         guard !images.isEmpty else {
             throw EdgeQError(.invalidArgument, "binarization measures on calibration images: give --calib DIR")
         }
-        let inputs = try CalibrationInputs(
-            Array(images.prefix(options.binarization.images)), size: inputSize, skipBad: false, report: report
-        ).inputs()
+        let source: CalibrationInputs
+        if let calibration { source = calibration } else {
+            source = try CalibrationInputs(
+                Array(images.prefix(options.binarization.images)), size: inputSize, skipBad: false, report: report)
+        }
+        let inputs = try source.inputs(first: options.binarization.images)
         binarization = try graph.applyBinarization(
             options.binarization, quantization: options, ranges: table.ranges, producer: producer, inputs: inputs,
             report: report, progress: progress)

@@ -3,11 +3,15 @@
 /// layout are made once, at load.
 
 extension KernelArguments {
+    /// Output channels rounded up to whole 8-channel blocks, as the kernel reads per-channel constants.
+    var binaryPaddedChannels: Int {
+        (outputView.channels + binaryBlockChannels - 1) / binaryBlockChannels * binaryBlockChannels
+    }
+
     /// multiplier[o] and bias[o] of a BinaryConv2D (inputs 2 and 3), divided by the output scale for an int8
     /// output (in Double, rounded once), zero padded to whole 8-channel blocks as the kernel reads them.
     var binaryChannelConstants: (multipliers: [Float], biases: [Float]) {
-        let channels = outputView.channels
-        let padded = (channels + binaryBlockChannels - 1) / binaryBlockChannels * binaryBlockChannels
+        let channels = outputView.channels, padded = binaryPaddedChannels
         let scale = outputDType == .int8 ? Double(outputQuant.scales[0]) : 1
         var m = [Float](repeating: 0, count: padded), b = [Float](repeating: 0, count: padded)
         for o in 0..<channels {
@@ -20,8 +24,7 @@ extension KernelArguments {
     /// direction, lower and upper of a BinaryConv2D with a bit-packed output (input 2, int32 [3, Cout]), one
     /// after the other, each zero padded to whole 8-channel blocks as the kernel reads them.
     var binaryThresholds: [Int32] {
-        let channels = outputView.channels
-        let padded = (channels + binaryBlockChannels - 1) / binaryBlockChannels * binaryBlockChannels
+        let channels = outputView.channels, padded = binaryPaddedChannels
         return (0..<3 * padded).map { i in i % padded < channels ? i32(2)[i / padded * channels + i % padded] : 0 }
     }
 }
@@ -86,10 +89,9 @@ private func binaryConvEntry(
         })
 }
 
-/// x86: windows of at most 255 values (1x1 layers up to 255 input channels) take the AVX2 lookup tile
-/// (`b1_conv_2x64`), the rest the 4x8 one.
-// The 4x8 tile's weights (`binaryTileWeights`): on x86 the nibble-split words in its channel order
-// (`b1_conv_4x8_weights`), on NEON the binaryPacked64 words as they are.
+// x86: windows of at most 255 values (1x1 layers up to 255 input channels) take the AVX2 lookup tile
+// (`b1_conv_2x64`), the rest the 4x8 one. The 4x8 tile's weights (`binaryTileWeights`): on x86 the nibble-split
+// words in its channel order (`b1_conv_4x8_weights`), on NEON the binaryPacked64 words as they are.
 #if arch(x86_64)
 private let binaryLookupKernelTable: [KernelEntry] = [
     binaryConvEntry(

@@ -478,10 +478,8 @@ let b1LookupTables: [UInt8] = (0..<4096).map { (t: Int) -> UInt8 in
 
 /// The 4x8 tile's popcount sums: `c[p][0]` holds output channels 0, 1, 4, 5 of pixel p, `c[p][1]` channels
 /// 2, 3, 6, 7 (`b1_conv_4x8_weights`), `b[p][h]` the same counts in bytes (8 bytes per channel) since the last
-/// `flush`.
-/// Per word and accumulator: two XORs of
-/// a broadcast nibble word with the weights' nibbles, two vpshufb lookups, two byte adds; one vpsadbw per
-/// accumulator and flush.
+/// `flush`. Per word and accumulator: two XORs of a broadcast nibble word with the weights' nibbles, two vpshufb
+/// lookups, two byte adds; one vpsadbw per accumulator and flush.
 private struct B1Tile4x8 {
     var c00 = SIMD4<UInt64>(), c01 = SIMD4<UInt64>(), c10 = SIMD4<UInt64>(), c11 = SIMD4<UInt64>()
     var c20 = SIMD4<UInt64>(), c21 = SIMD4<UInt64>(), c30 = SIMD4<UInt64>(), c31 = SIMD4<UInt64>()
@@ -544,7 +542,7 @@ private struct B1Tile4x8 {
     var c00 = SIMD4<UInt64>(), c01 = SIMD4<UInt64>(), c10 = SIMD4<UInt64>(), c11 = SIMD4<UInt64>()
     var c20 = SIMD4<UInt64>(), c21 = SIMD4<UInt64>(), c30 = SIMD4<UInt64>(), c31 = SIMD4<UInt64>()
 
-    /// One word: `w` the block's 8 weight words, a0...a3 the pixels' sign words, m0...m3 their non-zero words
+    /// One word: `w` the block's 8 weight words, s0...s3 the pixels' sign words, n0...n3 their non-zero words
     /// (read only when `masked`, a constant at each inlined call).
     @inline(always)
     mutating func accumulate(
